@@ -1,0 +1,17 @@
+// Thin, typed wrappers over CBLAS gemm (OpenBLAS). Row-major throughout.
+#pragma once
+
+#include <cstddef>
+
+namespace tapegrad::blas {
+
+enum class Transpose { no, yes };
+
+// C[M,N] = alpha · op(A) · op(B) + beta · C, op(X) = X or Xᵀ per flag; op(A) is [M,K],
+// op(B) is [K,N]. A, B, C are contiguous row-major; with beta = 0, C is not read.
+void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
+          const float* a, const float* b, float beta, float* c);
+void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, double alpha,
+          const double* a, const double* b, double beta, double* c);
+
+}  // namespace tapegrad::blas

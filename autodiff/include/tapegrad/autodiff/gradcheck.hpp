@@ -1,0 +1,48 @@
+// gradcheck: compares the analytic gradients of a function of tensors (its backward rules)
+// with central differences, in double precision. This is how to test a new op.
+//
+//   auto f = [](const std::vector<Var<double>>& in) { return swish(in[0]); };
+//   GradcheckResult r = gradcheck(f, {Tensor<double>({2, 3}, {...})});
+//   if (!r) std::cerr << r.report;
+//
+// For a function f with output y, gradcheck draws a random upstream gradient v (seeded) and
+// compares, for every element x_j of every input, the analytic (Jᵀv)_j from backward with the
+// numeric (⟨v, f(x + ε e_j)⟩ − ⟨v, f(x − ε e_j)⟩) / 2ε. An element passes when
+//     |analytic − numeric| ≤ atol + rtol · |numeric|.
+// It also checks that every gradient has its input's shape, that backward is linear in the
+// upstream gradient (g(αv₁ + βv₂) = αg(v₁) + βg(v₂)), and warns (without failing) when an
+// element sits within ε of a kink, where the one-sided differences disagree.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tapegrad/autodiff/var.hpp"
+
+namespace tapegrad {
+
+struct GradcheckOptions {
+  double eps = 1e-6;
+  double atol = 1e-5;
+  double rtol = 1e-3;
+  std::uint64_t seed = 0;          // for the random upstream gradients
+  bool check_linearity = true;     // also verify backward is linear in the upstream gradient
+  std::vector<std::string> names;  // optional names of the inputs, for the report
+};
+
+struct GradcheckResult {
+  bool passed = false;
+  std::string report;                 // on failure: what failed, where, by how much
+  std::vector<std::string> warnings;  // e.g. samples on a kink
+  explicit operator bool() const { return passed; }
+};
+
+using GradcheckFunction = std::function<Var<double>(const std::vector<Var<double>>&)>;
+
+// Checks f's gradient with respect to every input (all inputs are made tracked leaves).
+GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor<double>>& inputs,
+                          const GradcheckOptions& options = {});
+
+}  // namespace tapegrad

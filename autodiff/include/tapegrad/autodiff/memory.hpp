@@ -1,0 +1,47 @@
+// Buffer pool: every tensor's storage and every tape node come from here. Freed blocks are
+// kept on per-thread free lists by power-of-two size class and handed out again, so a training
+// step whose shapes repeat makes no heap allocation once the first step has warmed the pool.
+#pragma once
+
+#include <cstddef>
+#include <new>
+
+namespace tapegrad::memory {
+
+// 64-byte aligned block of at least `bytes` bytes (rounded up to its size class).
+void* allocate(std::size_t bytes);
+// Returns a block obtained from allocate(bytes) to the calling thread's free list.
+void deallocate(void* p, std::size_t bytes) noexcept;
+
+struct Stats {
+  std::size_t live_blocks = 0;         // blocks handed out and not yet returned
+  std::size_t live_bytes = 0;          // their size-class bytes
+  std::size_t cached_bytes = 0;        // bytes held on free lists for reuse (all threads)
+  std::size_t system_allocations = 0;  // blocks ever obtained from operator new
+};
+// Process-wide counters; cheap to read. Used by tests to prove memory stays flat.
+Stats stats();
+
+// Gives every block cached on the calling thread's free lists back to the system.
+void release_cached() noexcept;
+
+// A standard allocator over the pool, for std::vector and std::allocate_shared.
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(memory::allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { memory::deallocate(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const PoolAllocator<U>&) const noexcept {
+    return true;
+  }
+  template <class U>
+  bool operator!=(const PoolAllocator<U>&) const noexcept {
+    return false;
+  }
+};
+
+}  // namespace tapegrad::memory

@@ -1,0 +1,8 @@
+// Every built-in differentiable op.
+#pragma once
+
+#include "tapegrad/autodiff/binary.hpp"
+#include "tapegrad/autodiff/elementwise.hpp"
+#include "tapegrad/autodiff/matmul.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
+#include "tapegrad/autodiff/reshape.hpp"

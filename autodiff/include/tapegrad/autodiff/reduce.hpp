@@ -1,0 +1,26 @@
+// Sums and means, over all elements or over chosen axes (negative axes count from the end).
+// The backward of a reduction broadcasts the output gradient back over the reduced axes.
+// Derivations: docs/derivations.md#sum-mean.
+#pragma once
+
+#include <vector>
+
+#include "tapegrad/autodiff/var.hpp"
+
+namespace tapegrad {
+
+// y = Σ_k x_k, a rank-0 scalar.  gx = gy · 1.
+template <class T>
+Var<T> sum(const Var<T>& x);
+// Sum over `axes`; with keep_dims they stay as size-1 dims, otherwise they are removed.
+// gx[i] = gy[i with the reduced axes dropped (or set to 0)].
+template <class T>
+Var<T> sum(const Var<T>& x, const std::vector<long>& axes, bool keep_dims = false);
+// y = (1/n) Σ_k x_k.  gx = gy / n.
+template <class T>
+Var<T> mean(const Var<T>& x);
+// Mean over `axes` (n = product of the reduced dims).  gx = broadcast(gy) / n.
+template <class T>
+Var<T> mean(const Var<T>& x, const std::vector<long>& axes, bool keep_dims = false);
+
+}  // namespace tapegrad

@@ -1,0 +1,109 @@
+// Var<T>: a tensor value that autodiff can track. A Var is a cheap handle (shared ownership)
+// to a node holding the value and, once a backward pass reaches it, its gradient.
+//
+//   leaf      made by the user: Var(x) is a constant, Var::parameter(w) requires a gradient;
+//             backward accumulates into leaf.grad() until zero_grad().
+//   recorded  the output of an op applied to tracked values while grad mode is on; the op is
+//             recorded on the thread's Tape (tape.hpp), which backward walks in reverse.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "tapegrad/autodiff/tensor.hpp"
+
+namespace tapegrad {
+
+namespace detail {
+template <class T>
+struct Node {
+  Tensor<T> value;
+  Tensor<T> grad;     // accumulated gradient: leaves, and intermediates that retain_grad()
+  Tensor<T> pending;  // intermediates: gradient being summed during a backward pass
+  bool requires_grad = false;
+  bool retains_grad = false;
+  bool is_leaf = true;
+  std::uint64_t epoch = 0;  // recorded nodes: the tape epoch their record belongs to
+  std::size_t record = 0;   // recorded nodes: index of their record on that tape
+};
+
+inline thread_local bool grad_mode_enabled = true;
+}  // namespace detail
+
+// True unless a NoGradGuard is alive on this thread.
+inline bool grad_enabled() {
+  return detail::grad_mode_enabled;
+}
+
+// While alive, ops record nothing and their outputs require no gradient: cheap evaluation.
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(detail::grad_mode_enabled) { detail::grad_mode_enabled = false; }
+  ~NoGradGuard() { detail::grad_mode_enabled = previous_; }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+template <class T>
+class Var {
+ public:
+  using value_type = T;
+
+  // An undefined handle.
+  Var() = default;
+  // A leaf holding `value`; it requires a gradient only if asked.
+  explicit Var(Tensor<T> value, bool requires_grad = false);
+  // A leaf that requires a gradient: a trainable parameter.
+  static Var parameter(Tensor<T> value) { return Var(std::move(value), true); }
+
+  bool defined() const { return node_ != nullptr; }
+  const Tensor<T>& value() const { return node_->value; }
+  // Mutable access, for optimisers updating a parameter in place between steps.
+  Tensor<T>& value() { return node_->value; }
+  const Shape& shape() const { return node_->value.shape(); }
+  std::size_t numel() const { return node_->value.numel(); }
+  T item() const { return node_->value.item(); }
+
+  // Whether a backward pass through this value reaches tracked leaves. An intermediate
+  // whose tape was released by an earlier backward() no longer does: it is a constant now.
+  bool requires_grad() const;
+  bool is_leaf() const { return node_->is_leaf; }
+  // Leaves only: start or stop tracking this leaf.
+  void set_requires_grad(bool on);
+
+  // The accumulated gradient (undefined until a backward pass reaches this value).
+  const Tensor<T>& grad() const { return node_->grad; }
+  bool has_grad() const { return node_->grad.defined(); }
+  // Sets the accumulated gradient to zero, keeping its buffer.
+  void zero_grad() {
+    if (node_->grad.defined()) node_->grad.fill(T(0));
+  }
+  // Keep this intermediate's gradient in grad() after backward (leaves always keep theirs).
+  void retain_grad() { node_->retains_grad = true; }
+
+  // Reverse pass from this scalar (one element), seeded with 1.
+  void backward(bool retain_graph = false);
+  // Reverse pass seeded with an upstream gradient of this value's shape (a vector-Jacobian
+  // product). Unless retain_graph, the tape is released afterwards: every value recorded on
+  // it becomes a constant, and recording starts afresh.
+  void backward(const Tensor<T>& upstream, bool retain_graph = false);
+
+  // A new leaf holding a copy of the value, tracking nothing.
+  Var detach() const { return Var(node_->value); }
+
+  // For the engine and custom ops.
+  detail::Node<T>* node() const { return node_.get(); }
+  const std::shared_ptr<detail::Node<T>>& node_ptr() const { return node_; }
+
+ private:
+  std::shared_ptr<detail::Node<T>> node_;
+};
+
+extern template class Var<float>;
+extern template class Var<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,156 @@
+#include "tapegrad/autodiff/elementwise.hpp"
+
+#include <cmath>
+
+#include "tapegrad/autodiff/op.hpp"
+
+namespace tapegrad {
+namespace {
+
+// An elementwise op y = f(x) whose derivative is expressed through x and y: gx = gy ⊙ d(x, y).
+// The backward closure captures only `d` (usually empty): inputs and output come from the tape.
+template <class T, class F, class D>
+Var<T> unary_op(const char* name, const Var<T>& x, F f, D d) {
+  const Tensor<T>& xv = x.value();
+  Tensor<T> y(xv.shape());
+  const T* xs = xv.data();
+  T* ys = y.data();
+  for (std::size_t k = 0, n = y.numel(); k < n; ++k) ys[k] = f(xs[k]);
+  return make_op<T>(name, {x}, std::move(y), [d](const Tensor<T>& gy, Gradients<T>& g) {
+    const T* xs = g.input(0).data();
+    const T* ys = g.output().data();
+    const T* gs = gy.data();
+    g.accumulate(0, [&](std::size_t k) { return gs[k] * d(xs[k], ys[k]); });
+  });
+}
+
+// σ(x) without overflow: e^-x is only formed for x >= 0, e^x only for x < 0.
+template <class T>
+T stable_sigmoid(T x) {
+  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
+}
+// ln(1 + e^-|x|), the overflow-free tail shared by softplus and log-sigmoid.
+template <class T>
+T log1p_exp_neg_abs(T x) {
+  return std::log1p(std::exp(-std::abs(x)));
+}
+
+}  // namespace
+
+template <class T>
+Var<T> neg(const Var<T>& x) {
+  return unary_op(
+      "neg", x, [](T v) { return -v; }, [](T, T) { return T(-1); });
+}
+
+template <class T>
+Var<T> exp(const Var<T>& x) {
+  return unary_op(
+      "exp", x, [](T v) { return std::exp(v); }, [](T, T y) { return y; });
+}
+
+template <class T>
+Var<T> log(const Var<T>& x) {
+  return unary_op(
+      "log", x, [](T v) { return std::log(v); }, [](T v, T) { return T(1) / v; });
+}
+
+template <class T>
+Var<T> sqrt(const Var<T>& x) {
+  return unary_op(
+      "sqrt", x, [](T v) { return std::sqrt(v); }, [](T, T y) { return T(0.5) / y; });
+}
+
+template <class T>
+Var<T> abs(const Var<T>& x) {
+  return unary_op(
+      "abs", x, [](T v) { return std::abs(v); },
+      [](T v, T) { return v > 0 ? T(1) : (v < 0 ? T(-1) : T(0)); });
+}
+
+template <class T>
+Var<T> sign(const Var<T>& x) {
+  return unary_op(
+      "sign", x, [](T v) { return v > 0 ? T(1) : (v < 0 ? T(-1) : T(0)); },
+      [](T, T) { return T(0); });
+}
+
+template <class T>
+Var<T> relu(const Var<T>& x) {
+  return unary_op(
+      "relu", x, [](T v) { return v > 0 ? v : T(0); }, [](T v, T) { return v > 0 ? T(1) : T(0); });
+}
+
+template <class T>
+Var<T> sigmoid(const Var<T>& x) {
+  return unary_op(
+      "sigmoid", x, [](T v) { return stable_sigmoid(v); }, [](T, T y) { return y * (T(1) - y); });
+}
+
+template <class T>
+Var<T> tanh(const Var<T>& x) {
+  return unary_op(
+      "tanh", x, [](T v) { return std::tanh(v); }, [](T, T y) { return T(1) - y * y; });
+}
+
+template <class T>
+Var<T> softplus(const Var<T>& x) {
+  return unary_op(
+      "softplus", x, [](T v) { return (v > 0 ? v : T(0)) + log1p_exp_neg_abs(v); },
+      [](T v, T) { return stable_sigmoid(v); });
+}
+
+template <class T>
+Var<T> log_sigmoid(const Var<T>& x) {
+  return unary_op(
+      "log_sigmoid", x, [](T v) { return (v < 0 ? v : T(0)) - log1p_exp_neg_abs(v); },
+      [](T v, T) { return stable_sigmoid(-v); });
+}
+
+template <class T>
+Var<T> add_scalar(const Var<T>& x, Scalar<T> s) {
+  return unary_op(
+      "add_scalar", x, [s](T v) { return v + s; }, [](T, T) { return T(1); });
+}
+
+template <class T>
+Var<T> mul_scalar(const Var<T>& x, Scalar<T> s) {
+  return unary_op(
+      "mul_scalar", x, [s](T v) { return v * s; }, [s](T, T) { return s; });
+}
+
+template <class T>
+Var<T> rsub_scalar(Scalar<T> s, const Var<T>& x) {
+  return unary_op(
+      "rsub_scalar", x, [s](T v) { return s - v; }, [](T, T) { return T(-1); });
+}
+
+template <class T>
+Var<T> rdiv_scalar(Scalar<T> s, const Var<T>& x) {
+  return unary_op(
+      "rdiv_scalar", x, [s](T v) { return s / v; }, [](T v, T y) { return -y / v; });
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                          \
+  template Var<T> neg(const Var<T>&);                    \
+  template Var<T> exp(const Var<T>&);                    \
+  template Var<T> log(const Var<T>&);                    \
+  template Var<T> sqrt(const Var<T>&);                   \
+  template Var<T> abs(const Var<T>&);                    \
+  template Var<T> sign(const Var<T>&);                   \
+  template Var<T> relu(const Var<T>&);                   \
+  template Var<T> sigmoid(const Var<T>&);                \
+  template Var<T> tanh(const Var<T>&);                   \
+  template Var<T> softplus(const Var<T>&);               \
+  template Var<T> log_sigmoid(const Var<T>&);            \
+  template Var<T> add_scalar(const Var<T>&, Scalar<T>);  \
+  template Var<T> mul_scalar(const Var<T>&, Scalar<T>);  \
+  template Var<T> rsub_scalar(Scalar<T>, const Var<T>&); \
+  template Var<T> rdiv_scalar(Scalar<T>, const Var<T>&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad

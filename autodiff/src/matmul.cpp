@@ -1,0 +1,115 @@
+#include "tapegrad/autodiff/matmul.hpp"
+
+#include <string>
+
+#include "tapegrad/autodiff/op.hpp"
+
+namespace tapegrad {
+namespace {
+
+Transpose flip(Transpose t) {
+  return t == Transpose::yes ? Transpose::no : Transpose::yes;
+}
+bool is_t(Transpose t) {
+  return t == Transpose::yes;
+}
+
+void require_matrix(const char* op, const char* what, const Shape& s) {
+  if (s.rank() != 2)
+    throw ShapeError(std::string(op) + ": " + what + " must be a matrix, got shape " +
+                     s.to_string());
+}
+
+}  // namespace
+
+template <class T>
+Var<T> matmul(const Var<T>& a, const Var<T>& b, Transpose ta, Transpose tb) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  require_matrix("matmul", "a", sa);
+  require_matrix("matmul", "b", sb);
+  const std::size_t m = is_t(ta) ? sa[1] : sa[0], k = is_t(ta) ? sa[0] : sa[1];
+  const std::size_t kb = is_t(tb) ? sb[1] : sb[0], n = is_t(tb) ? sb[0] : sb[1];
+  if (k != kb)
+    throw ShapeError("matmul: inner dimensions differ: a " + sa.to_string() +
+                     (is_t(ta) ? " (transposed)" : "") + " and b " + sb.to_string() +
+                     (is_t(tb) ? " (transposed)" : ""));
+  Tensor<T> c(Shape{m, n});
+  blas::gemm(ta, tb, m, n, k, T(1), a.value().data(), b.value().data(), T(0), c.data());
+  return make_op<T>("matmul", {a, b}, std::move(c), [=](const Tensor<T>& gc, Gradients<T>& g) {
+    const T* pa = g.input(0).data();
+    const T* pb = g.input(1).data();
+    if (g.needed(0)) {
+      GradSlot<T> s = g.slot(0);
+      const T beta = s.overwrite ? T(0) : T(1);
+      if (!is_t(ta))  // gA[M,K] = gC · op(B)ᵀ
+        blas::gemm(Transpose::no, flip(tb), m, k, n, T(1), gc.data(), pb, beta, s.data);
+      else  // A is [K,M]: gA = op(B) · gCᵀ
+        blas::gemm(tb, Transpose::yes, k, m, n, T(1), pb, gc.data(), beta, s.data);
+    }
+    if (g.needed(1)) {
+      GradSlot<T> s = g.slot(1);
+      const T beta = s.overwrite ? T(0) : T(1);
+      if (!is_t(tb))  // gB[K,N] = op(A)ᵀ · gC
+        blas::gemm(flip(ta), Transpose::no, k, n, m, T(1), pa, gc.data(), beta, s.data);
+      else  // B is [N,K]: gB = gCᵀ · op(A)
+        blas::gemm(Transpose::yes, ta, n, k, m, T(1), gc.data(), pa, beta, s.data);
+    }
+  });
+}
+
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+  const Shape& sx = x.shape();
+  const Shape& sw = w.shape();
+  require_matrix("linear", "input", sx);
+  require_matrix("linear", "weight", sw);
+  const std::size_t batch = sx[0], in = sx[1], out = sw[0];
+  if (sw[1] != in)
+    throw ShapeError("linear: input " + sx.to_string() + " has " + std::to_string(in) +
+                     " features but weight " + sw.to_string() + " expects " +
+                     std::to_string(sw[1]));
+  const bool has_bias = b.defined();
+  if (has_bias && (b.shape().rank() != 1 || b.shape()[0] != out))
+    throw ShapeError("linear: bias of shape " + b.shape().to_string() + " for weight " +
+                     sw.to_string() + " (expected [" + std::to_string(out) + "])");
+  Tensor<T> y(Shape{batch, out});
+  T beta = T(0);
+  if (has_bias) {
+    const T* pb = b.value().data();
+    for (std::size_t r = 0; r < batch; ++r) std::copy(pb, pb + out, y.data() + r * out);
+    beta = T(1);
+  }
+  blas::gemm(Transpose::no, Transpose::yes, batch, out, in, T(1), x.value().data(),
+             w.value().data(), beta, y.data());
+  auto backward = [=](const Tensor<T>& gy, Gradients<T>& g) {
+    if (g.needed(0)) {  // gx[N,in] = gy[N,out] · W[out,in]
+      GradSlot<T> s = g.slot(0);
+      blas::gemm(Transpose::no, Transpose::no, batch, in, out, T(1), gy.data(), g.input(1).data(),
+                 s.overwrite ? T(0) : T(1), s.data);
+    }
+    if (g.needed(1)) {  // gW[out,in] = gyᵀ · x
+      GradSlot<T> s = g.slot(1);
+      blas::gemm(Transpose::yes, Transpose::no, out, in, batch, T(1), gy.data(), g.input(0).data(),
+                 s.overwrite ? T(0) : T(1), s.data);
+    }
+    if (has_bias && g.needed(2)) {  // gb[out] = Σ_n gy[n, :]
+      GradSlot<T> s = g.slot(2);
+      if (s.overwrite) std::fill(s.data, s.data + out, T(0));
+      const T* pg = gy.data();
+      for (std::size_t r = 0; r < batch; ++r)
+        for (std::size_t j = 0; j < out; ++j) s.data[j] += pg[r * out + j];
+    }
+  };
+  if (has_bias) return make_op<T>("linear", {x, w, b}, std::move(y), std::move(backward));
+  return make_op<T>("linear", {x, w}, std::move(y), std::move(backward));
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                               \
+  template Var<T> matmul(const Var<T>&, const Var<T>&, Transpose, Transpose); \
+  template Var<T> linear(const Var<T>&, const Var<T>&, const Var<T>&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad

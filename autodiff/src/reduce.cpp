@@ -1,0 +1,104 @@
+#include "tapegrad/autodiff/reduce.hpp"
+
+#include <string>
+
+#include "strided.hpp"
+#include "tapegrad/autodiff/op.hpp"
+
+namespace tapegrad {
+namespace {
+
+// The reduced shape with size-1 dims kept (same rank as x), and without them.
+struct Reduction {
+  Shape kept;
+  Shape dropped;
+  std::size_t count = 1;  // elements summed into each output element
+};
+
+Reduction plan(const char* op, const Shape& x, const std::vector<long>& axes) {
+  bool reduce[max_rank] = {};
+  for (long a : axes) {
+    const std::size_t ax = normalize_axis(op, a, x);
+    if (reduce[ax])
+      throw ShapeError(std::string(op) + ": axis " + std::to_string(a) + " given twice for shape " +
+                       x.to_string());
+    reduce[ax] = true;
+  }
+  Reduction r;
+  for (std::size_t i = 0; i < x.rank(); ++i) {
+    r.kept.push_back(reduce[i] ? 1 : x[i]);
+    if (reduce[i])
+      r.count *= x[i];
+    else
+      r.dropped.push_back(x[i]);
+  }
+  return r;
+}
+
+// y = scale · Σ over the axes reduced in `r`, shaped `out`.
+template <class T>
+Var<T> reduce_op(const char* name, const Var<T>& x, const Reduction& r, const Shape& out, T scale) {
+  Tensor<T> y(out);
+  detail::sum_to(x.value().data(), x.shape(), y.data(), r.kept, true);
+  if (scale != T(1))
+    for (T& v : y) v *= scale;
+  const Shape kept = r.kept;
+  return make_op<T>(name, {x}, std::move(y), [kept, scale](const Tensor<T>& gy, Gradients<T>& g) {
+    GradSlot<T> s = g.slot(0);
+    const Shape& xs = g.input(0).shape();
+    if (scale == T(1)) {
+      detail::broadcast_to(gy.data(), kept, s.data, xs, s.overwrite);
+      return;
+    }
+    Tensor<T> scaled(kept);
+    for (std::size_t k = 0; k < gy.numel(); ++k) scaled[k] = gy[k] * scale;
+    detail::broadcast_to(scaled.data(), kept, s.data, xs, s.overwrite);
+  });
+}
+
+Reduction plan_all(const Shape& x) {
+  Reduction r;
+  for (std::size_t i = 0; i < x.rank(); ++i) r.kept.push_back(1);
+  r.count = x.numel();
+  return r;
+}
+
+}  // namespace
+
+template <class T>
+Var<T> sum(const Var<T>& x) {
+  return reduce_op<T>("sum", x, plan_all(x.shape()), Shape{}, T(1));
+}
+
+template <class T>
+Var<T> sum(const Var<T>& x, const std::vector<long>& axes, bool keep_dims) {
+  const Reduction r = plan("sum", x.shape(), axes);
+  return reduce_op<T>("sum", x, r, keep_dims ? r.kept : r.dropped, T(1));
+}
+
+template <class T>
+Var<T> mean(const Var<T>& x) {
+  const Reduction r = plan_all(x.shape());
+  if (r.count == 0)
+    throw ShapeError("mean: no elements to average in shape " + x.shape().to_string());
+  return reduce_op<T>("mean", x, r, Shape{}, T(1) / T(r.count));
+}
+
+template <class T>
+Var<T> mean(const Var<T>& x, const std::vector<long>& axes, bool keep_dims) {
+  const Reduction r = plan("mean", x.shape(), axes);
+  if (r.count == 0)
+    throw ShapeError("mean: no elements to average over in shape " + x.shape().to_string());
+  return reduce_op<T>("mean", x, r, keep_dims ? r.kept : r.dropped, T(1) / T(r.count));
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                       \
+  template Var<T> sum(const Var<T>&);                                 \
+  template Var<T> sum(const Var<T>&, const std::vector<long>&, bool); \
+  template Var<T> mean(const Var<T>&);                                \
+  template Var<T> mean(const Var<T>&, const std::vector<long>&, bool);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad

@@ -1,0 +1,106 @@
+// Private helpers: NumPy broadcasting and strided loops over contiguous tensors.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string>
+
+#include "tapegrad/autodiff/shape.hpp"
+#include "tapegrad/autodiff/tensor.hpp"
+
+namespace tapegrad::detail {
+
+using Strides = std::array<std::size_t, max_rank>;
+
+// The NumPy broadcast of two shapes: align on the right; each pair of dims must be equal or
+// contain a 1. Throws a ShapeError naming `op` and both shapes.
+inline Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  const std::size_t r = a.rank() > b.rank() ? a.rank() : b.rank();
+  Shape out;
+  for (std::size_t i = 0; i < r; ++i) {
+    const std::size_t da = i + a.rank() >= r ? a[i + a.rank() - r] : 1;
+    const std::size_t db = i + b.rank() >= r ? b[i + b.rank() - r] : 1;
+    if (da != db && da != 1 && db != 1)
+      throw ShapeError(std::string(op) + ": shapes " + a.to_string() + " and " + b.to_string() +
+                       " cannot be broadcast together");
+    out.push_back(da == 1 ? db : da);
+  }
+  return out;
+}
+
+// Strides of a contiguous tensor of shape `s` read as if broadcast to `out` (rank >= s.rank()):
+// broadcast axes get stride 0.
+inline Strides broadcast_strides(const Shape& s, const Shape& out) {
+  Strides st{};
+  const Strides own = contiguous_strides(s);
+  const std::size_t lead = out.rank() - s.rank();
+  for (std::size_t i = 0; i < s.rank(); ++i) st[lead + i] = (s[i] == 1) ? 0 : own[i];
+  return st;
+}
+
+// Walks `shape` in row-major order one innermost row at a time, tracking an offset into each
+// of two operands with the given strides: inner(k, off_a, off_b, n, step_a, step_b) handles
+// elements k .. k + n of the walk.
+template <class F>
+void for_each_row(const Shape& shape, const Strides& sa, const Strides& sb, F&& inner) {
+  const std::size_t r = shape.rank();
+  if (r == 0) {
+    inner(std::size_t(0), std::size_t(0), std::size_t(0), std::size_t(1), std::size_t(0),
+          std::size_t(0));
+    return;
+  }
+  const std::size_t n = shape[r - 1], total = shape.numel();
+  if (total == 0) return;
+  std::array<std::size_t, max_rank> idx{};
+  std::size_t a = 0, b = 0;
+  for (std::size_t k = 0; k < total; k += n) {
+    inner(k, a, b, n, sa[r - 1], sb[r - 1]);
+    for (std::size_t ax = r - 1; ax-- > 0;) {
+      if (++idx[ax] < shape[ax]) {
+        a += sa[ax];
+        b += sb[ax];
+        break;
+      }
+      a -= sa[ax] * (shape[ax] - 1);
+      b -= sb[ax] * (shape[ax] - 1);
+      idx[ax] = 0;
+    }
+  }
+}
+
+// dst (shape `to`) = src (shape `from`) summed over the axes that `to` broadcasts: the adjoint
+// of broadcasting. `to` must broadcast to `from`. If !overwrite, adds into dst.
+template <class T>
+void sum_to(const T* src, const Shape& from, T* dst, const Shape& to, bool overwrite) {
+  if (overwrite) std::fill(dst, dst + to.numel(), T(0));
+  const Strides sd = broadcast_strides(to, from);
+  const Strides ss = contiguous_strides(from);
+  for_each_row(from, ss, sd,
+               [&](std::size_t, std::size_t s, std::size_t d, std::size_t n, std::size_t s_step,
+                   std::size_t d_step) {
+                 if (d_step == 0) {
+                   T acc = 0;
+                   for (std::size_t j = 0; j < n; ++j) acc += src[s + j * s_step];
+                   dst[d] += acc;
+                 } else {
+                   for (std::size_t j = 0; j < n; ++j) dst[d + j * d_step] += src[s + j * s_step];
+                 }
+               });
+}
+
+// dst (shape `to`) = src (shape `from`) broadcast to `to`. If !overwrite, adds into dst.
+template <class T>
+void broadcast_to(const T* src, const Shape& from, T* dst, const Shape& to, bool overwrite) {
+  const Strides ss = broadcast_strides(from, to);
+  const Strides sd = contiguous_strides(to);
+  for_each_row(to, sd, ss,
+               [&](std::size_t, std::size_t d, std::size_t s, std::size_t n, std::size_t,
+                   std::size_t s_step) {
+                 if (overwrite)
+                   for (std::size_t j = 0; j < n; ++j) dst[d + j] = src[s + j * s_step];
+                 else
+                   for (std::size_t j = 0; j < n; ++j) dst[d + j] += src[s + j * s_step];
+               });
+}
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,165 @@
+#include "tapegrad/autodiff/tape.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace tapegrad {
+
+// ---- Var ----
+
+template <class T>
+Var<T>::Var(Tensor<T> value, bool requires_grad)
+    : node_(std::allocate_shared<detail::Node<T>>(memory::PoolAllocator<detail::Node<T>>())) {
+  if (!value.defined()) throw std::invalid_argument("Var: undefined tensor");
+  node_->value = std::move(value);
+  node_->requires_grad = requires_grad;
+}
+
+template <class T>
+bool Var<T>::requires_grad() const {
+  return is_tracked(*node_);
+}
+
+template <class T>
+void Var<T>::set_requires_grad(bool on) {
+  if (!node_->is_leaf)
+    throw std::logic_error("set_requires_grad: only a leaf's tracking can be changed");
+  node_->requires_grad = on;
+}
+
+template <class T>
+void Var<T>::backward(bool retain_graph) {
+  if (numel() != 1)
+    throw ShapeError("backward: the output has shape " + shape().to_string() +
+                     ", not a single element; pass an upstream gradient of that shape");
+  backward(Tensor<T>::ones(shape()), retain_graph);
+}
+
+template <class T>
+void Var<T>::backward(const Tensor<T>& upstream, bool retain_graph) {
+  Tape<T>::current().backward(*node_, upstream, retain_graph);
+}
+
+// ---- Gradients ----
+
+template <class T>
+bool Gradients<T>::needed(std::size_t i) const {
+  return is_tracked(*r_.inputs[i]);
+}
+
+template <class T>
+GradSlot<T> Gradients<T>::slot(std::size_t i) {
+  detail::Node<T>& in = *r_.inputs[i];
+  if (!is_tracked(in))
+    throw std::logic_error(std::string(r_.op) + ": gradient written for input " +
+                           std::to_string(i) + ", which does not require one");
+  Tensor<T>& buf = in.is_leaf ? in.grad : in.pending;
+  const Shape& shape = in.value.shape();
+  if (buf.defined()) {
+    if (buf.shape() != shape)
+      throw ShapeError(std::string(r_.op) + ": accumulated gradient of shape " +
+                       buf.shape().to_string() + " for input " + std::to_string(i) + " of shape " +
+                       shape.to_string() + " (was the value resized?)");
+    return {buf.data(), buf.numel(), false};
+  }
+  buf.resize(shape);
+  // A node that is also another input of this op (x * x) may be written twice: start from zero
+  // so that both writes add.
+  for (std::size_t j = 0; j < r_.input_count; ++j) {
+    if (j != i && r_.inputs[j].get() == &in) {
+      buf.fill(T(0));
+      return {buf.data(), buf.numel(), false};
+    }
+  }
+  return {buf.data(), buf.numel(), true};
+}
+
+template <class T>
+void Gradients<T>::add(std::size_t i, const Tensor<T>& g) {
+  const Shape& shape = r_.inputs[i]->value.shape();
+  if (g.shape() != shape)
+    throw ShapeError(std::string(r_.op) + ": backward returned a gradient of shape " +
+                     g.shape().to_string() + " for input " + std::to_string(i) + " of shape " +
+                     shape.to_string());
+  const T* src = g.data();
+  accumulate(i, [src](std::size_t k) { return src[k]; });
+}
+
+// ---- Tape ----
+
+template <class T>
+Tape<T>& Tape<T>::current() {
+  thread_local Tape<T> tape;
+  return tape;
+}
+
+template <class T>
+void Tape<T>::push(Record<T>&& record) {
+  detail::Node<T>& out = *record.output;
+  out.requires_grad = true;
+  out.is_leaf = false;
+  out.epoch = epoch_;
+  out.record = records_.size();
+  records_.push_back(std::move(record));
+}
+
+template <class T>
+void Tape<T>::clear() {
+  records_.clear();
+  ++epoch_;
+}
+
+template <class T>
+void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph) {
+  if (!is_tracked(root)) {
+    if (root.requires_grad && !root.is_leaf)
+      throw std::logic_error(
+          "backward: the tape that recorded this value was already released by an earlier "
+          "backward(); run the forward pass again (or pass retain_graph = true)");
+    throw std::logic_error(
+        "backward: this value does not require a gradient (no tracked leaf "
+        "was used to compute it, or it was computed under NoGradGuard)");
+  }
+  if (upstream.shape() != root.value.shape())
+    throw ShapeError("backward: upstream gradient of shape " + upstream.shape().to_string() +
+                     " for an output of shape " + root.value.shape().to_string());
+  auto add_into = [](Tensor<T>& dst, const Tensor<T>& src) {
+    if (!dst.defined()) {
+      dst = src;
+      return;
+    }
+    for (std::size_t k = 0; k < dst.numel(); ++k) dst[k] += src[k];
+  };
+  if (root.is_leaf) {
+    add_into(root.grad, upstream);
+    return;
+  }
+  add_into(root.pending, upstream);
+  std::size_t i = root.record + 1;
+  try {
+    while (i-- > 0) {
+      Record<T>& r = records_[i];
+      detail::Node<T>& out = *r.output;
+      if (!out.pending.defined()) continue;  // not on a path from the root
+      Gradients<T> grads(r);
+      r.backward(out.pending, grads);
+      if (out.retains_grad) add_into(out.grad, out.pending);
+      out.pending = Tensor<T>();
+    }
+  } catch (...) {
+    // Leave no half-summed intermediate gradient behind for a later pass.
+    for (std::size_t j = 0; j <= root.record; ++j) records_[j].output->pending = Tensor<T>();
+    if (!retain_graph) clear();
+    throw;
+  }
+  if (!retain_graph) clear();
+}
+
+template class Var<float>;
+template class Var<double>;
+template class Gradients<float>;
+template class Gradients<double>;
+template class Tape<float>;
+template class Tape<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,99 @@
+// Elementwise unary ops: values, stability at the extremes, and gradchecks.
+#include "helpers.hpp"
+
+using namespace tapegrad;
+using test::check_gradients;
+
+namespace {
+using Unary = Var<double> (*)(const Var<double>&);
+GradcheckFunction unary(Unary op) {
+  return [op](const std::vector<Var<double>>& in) { return op(in[0]); };
+}
+}  // namespace
+
+TEST_CASE("elementwise: every unary op passes gradcheck") {
+  const Tensor<double> x = test::away_from_zero({3, 4}, 11);
+  const Tensor<double> positive = test::random_tensor({3, 4}, 12, 0.2, 3.0);
+  SUBCASE("neg") {
+    check_gradients(unary(neg<double>), {x});
+  }
+  SUBCASE("exp") {
+    check_gradients(unary(exp<double>), {x});
+  }
+  SUBCASE("log") {
+    check_gradients(unary(log<double>), {positive});
+  }
+  SUBCASE("sqrt") {
+    check_gradients(unary(sqrt<double>), {positive});
+  }
+  SUBCASE("abs") {
+    check_gradients(unary(abs<double>), {x});
+  }
+  SUBCASE("sign") {
+    check_gradients(unary(sign<double>), {x});
+  }
+  SUBCASE("relu") {
+    check_gradients(unary(relu<double>), {x});
+  }
+  SUBCASE("sigmoid") {
+    check_gradients(unary(sigmoid<double>), {x});
+  }
+  SUBCASE("tanh") {
+    check_gradients(unary(tanh<double>), {x});
+  }
+  SUBCASE("softplus") {
+    check_gradients(unary(softplus<double>), {x});
+  }
+  SUBCASE("log_sigmoid") {
+    check_gradients(unary(log_sigmoid<double>), {x});
+  }
+}
+
+TEST_CASE("elementwise: scalar arithmetic passes gradcheck, both operand orders") {
+  const Tensor<double> x = test::away_from_zero({2, 3}, 13);
+  check_gradients([](const auto& in) { return in[0] + 2.5; }, {x});
+  check_gradients([](const auto& in) { return 2.5 + in[0]; }, {x});
+  check_gradients([](const auto& in) { return in[0] - 1.5; }, {x});
+  check_gradients([](const auto& in) { return 1.5 - in[0]; }, {x});
+  check_gradients([](const auto& in) { return in[0] * -3.0; }, {x});
+  check_gradients([](const auto& in) { return -3.0 * in[0]; }, {x});
+  check_gradients([](const auto& in) { return in[0] / 4.0; }, {x});
+  check_gradients([](const auto& in) { return 4.0 / in[0]; }, {x});
+  check_gradients([](const auto& in) { return -in[0]; }, {x});
+}
+
+TEST_CASE("elementwise: relu's derivative is H(x) with H(0) = 0, abs'(0) = 0, sign' = 0") {
+  Var<double> x = Var<double>::parameter(Tensor<double>({3}, {-1, 0, 2}));
+  sum(relu(x)).backward();
+  test::check_close(x.grad(), Tensor<double>({3}, {0, 0, 1}));
+  x.zero_grad();
+  sum(abs(x)).backward();
+  test::check_close(x.grad(), Tensor<double>({3}, {-1, 0, 1}));
+  x.zero_grad();
+  sum(sign(x)).backward();
+  test::check_close(x.grad(), Tensor<double>({3}, {0, 0, 0}));
+  test::check_close(sign(x).value(), Tensor<double>({3}, {-1, 0, 1}));
+}
+
+TEST_CASE_TEMPLATE(
+    "elementwise: sigmoid, tanh, softplus, log_sigmoid are finite and right at ±1000", T, float,
+    double) {
+  Var<T> x = Var<T>::parameter(Tensor<T>({4}, {T(-1000), T(-30), T(30), T(1000)}));
+  Var<T> s = sigmoid(x), t = tanh(x), sp = softplus(x), ls = log_sigmoid(x);
+  for (const Var<T>* v : {&s, &t, &sp, &ls})
+    for (T e : v->value()) CHECK(std::isfinite(e));
+  CHECK(s.value()[0] == T(0));
+  CHECK(s.value()[3] == T(1));
+  CHECK(t.value()[0] == T(-1));
+  CHECK(t.value()[3] == T(1));
+  CHECK(sp.value()[0] == T(0));
+  CHECK(sp.value()[3] == T(1000));
+  CHECK(ls.value()[0] == T(-1000));
+  CHECK(ls.value()[3] == T(0));
+  CHECK(static_cast<double>(sp.value()[1]) == doctest::Approx(std::exp(-30.0)).epsilon(1e-4));
+  sum(s + t + sp + ls).backward();
+  for (T g : x.grad()) CHECK(std::isfinite(g));
+  // d/dx [σ + tanh + softplus + log σ] = σ(1-σ) + (1 - tanh²) + σ(x) + σ(-x) → 1 at ±1000
+  CHECK(x.grad()[0] == doctest::Approx(1.0));
+  CHECK(x.grad()[3] == doctest::Approx(1.0));
+}

@@ -1,0 +1,168 @@
+// The tape's contract: accumulation, release, depth, no-grad mode and error messages.
+#include "helpers.hpp"
+
+using namespace tapegrad;
+using test::error_of;
+
+TEST_CASE_TEMPLATE("tape: a value used on several paths gets the sum of all contributions", T,
+                   float, double) {
+  Var<T> a = Var<T>::parameter(Tensor<T>({2}, {T(1.5), T(-2)}));
+  Var<T> s = a + a;
+  Var<T> c = s * s;  // c = 4a², dc/da = 8a
+  sum(c).backward();
+  CHECK(a.grad()[0] == doctest::Approx(12.0));
+  CHECK(a.grad()[1] == doctest::Approx(-16.0));
+
+  // A diamond: b feeds two branches that meet again.
+  a.zero_grad();
+  Var<T> b = exp(a);
+  Var<T> d = sum(b * T(3) + sigmoid(b));
+  d.backward();
+  for (std::size_t k = 0; k < 2; ++k) {
+    const double e = std::exp(static_cast<double>(a.value()[k]));
+    const double s = 1 / (1 + std::exp(-e));
+    CHECK(a.grad()[k] == doctest::Approx(e * (3 + s * (1 - s))).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("tape: gradients accumulate across backward calls until zeroed") {
+  Var<double> w = Var<double>::parameter(Tensor<double>({3}, {1, 2, 3}));
+  for (int pass = 1; pass <= 2; ++pass) {
+    sum(w * w).backward();  // d/dw Σ w² = 2w per pass
+    for (std::size_t k = 0; k < 3; ++k) CHECK(w.grad()[k] == doctest::Approx(2.0 * pass * (k + 1)));
+  }
+  w.zero_grad();
+  for (double g : w.grad()) CHECK(g == 0.0);
+  sum(w).backward();
+  for (double g : w.grad()) CHECK(g == 1.0);
+}
+
+TEST_CASE("tape: retain_graph allows a second pass over the same tape") {
+  Var<double> x = Var<double>::parameter(Tensor<double>::scalar(2.0));
+  Var<double> y = x * x * x;  // 3x² = 12
+  y.backward(true);
+  CHECK(Tape<double>::current().size() > 0);
+  y.backward();
+  CHECK(x.grad().item() == doctest::Approx(24.0));
+  CHECK(Tape<double>::current().size() == 0);
+}
+
+TEST_CASE("tape: a 100 000-op chain runs backward without recursion") {
+  Var<double> x = Var<double>::parameter(Tensor<double>::scalar(1.0));
+  Var<double> y = x;
+  for (int i = 0; i < 100000; ++i) y = y * 1.00001 + 0.0;
+  CHECK(Tape<double>::current().size() == 200000);
+  y.backward();
+  CHECK(x.grad().item() == doctest::Approx(std::pow(1.00001, 100000)).epsilon(1e-9));
+  CHECK(Tape<double>::current().size() == 0);
+}
+
+TEST_CASE("tape: training steps keep the tape and memory flat") {
+  using T = float;
+  Var<T> w1 = Var<T>::parameter(test::random_tensor<T>({8, 4}, 1));
+  Var<T> b1 = Var<T>::parameter(Tensor<T>::zeros({8}));
+  Var<T> w2 = Var<T>::parameter(test::random_tensor<T>({1, 8}, 2));
+  const Tensor<T> x = test::random_tensor<T>({16, 4}, 3);
+  const Tensor<T> target = test::random_tensor<T>({16, 1}, 4);
+  std::vector<Var<T>*> params = {&w1, &b1, &w2};
+  auto step = [&] {
+    Var<T> h = relu(linear(Var<T>(x), w1, b1));
+    Var<T> err = linear(h, w2) - Var<T>(target);
+    Var<T> loss = mean(err * err);
+    loss.backward();
+    for (Var<T>* p : params) {
+      for (std::size_t k = 0; k < p->numel(); ++k) p->value()[k] -= T(0.01) * p->grad()[k];
+      p->zero_grad();
+    }
+    return loss.item();
+  };
+  const float first = step();
+  step();  // warm-up: gradient buffers and pooled blocks now exist
+  const memory::Stats before = memory::stats();
+  float last = 0;
+  for (int i = 0; i < 10000; ++i) {
+    last = step();
+    REQUIRE(Tape<T>::current().size() == 0);
+  }
+  const memory::Stats after = memory::stats();
+  CHECK(after.live_blocks == before.live_blocks);
+  CHECK(after.live_bytes == before.live_bytes);
+#ifndef TAPEGRAD_NO_POOL
+  CHECK(after.system_allocations == before.system_allocations);  // every buffer was reused
+#endif
+  CHECK(last < first);
+}
+
+TEST_CASE("tape: no-grad mode and plain values record nothing") {
+  Var<double> w = Var<double>::parameter(Tensor<double>({2}, {1, 2}));
+  {
+    NoGradGuard guard;
+    CHECK_FALSE(grad_enabled());
+    Var<double> y = sum(exp(w) * w);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(Tape<double>::current().size() == 0);
+  }
+  CHECK(grad_enabled());
+  Var<double> c(Tensor<double>({2}, {3, 4}));  // a constant
+  Var<double> z = sum(c * c);
+  CHECK_FALSE(z.requires_grad());
+  CHECK(Tape<double>::current().size() == 0);
+  CHECK(z.item() == 25.0);
+  CHECK(error_of([&] { z.backward(); }).find("does not require a gradient") != std::string::npos);
+}
+
+TEST_CASE("tape: backward after release, on a non-scalar, or with a wrong seed explains itself") {
+  Var<double> x = Var<double>::parameter(Tensor<double>({2}, {1, 2}));
+  Var<double> y = x * x;
+  CHECK(error_of([&] { y.backward(); }).find("[2]") != std::string::npos);
+  CHECK(error_of([&] {
+          y.backward(Tensor<double>::ones({3}));
+        }).find("upstream gradient of shape [3] for an output of shape [2]") != std::string::npos);
+  y.backward(Tensor<double>::ones({2}));
+  CHECK(x.grad()[1] == 4.0);
+  CHECK(error_of([&] { y.backward(Tensor<double>::ones({2})); }).find("already released") !=
+        std::string::npos);
+  CHECK_FALSE(y.requires_grad());  // a constant now
+}
+
+TEST_CASE("tape: retain_grad keeps an intermediate's gradient") {
+  Var<double> x = Var<double>::parameter(Tensor<double>({2}, {1, -1}));
+  Var<double> h = x * 3.0;
+  h.retain_grad();
+  Var<double> other = x * 2.0;  // not retained
+  sum(h * h + other).backward();
+  test::check_close(h.grad(), Tensor<double>({2}, {6, -6}));
+  CHECK_FALSE(other.has_grad());
+}
+
+TEST_CASE("tape: shape errors name the op and both shapes") {
+  Var<float> a(Tensor<float>::zeros({2, 3})), b(Tensor<float>::zeros({4}));
+  const std::string add_msg = error_of([&] { add(a, b); });
+  CHECK(add_msg.find("add") != std::string::npos);
+  CHECK(add_msg.find("[2, 3]") != std::string::npos);
+  CHECK(add_msg.find("[4]") != std::string::npos);
+  const std::string mm = error_of([&] { matmul(a, Var<float>(Tensor<float>::zeros({2, 3}))); });
+  CHECK(mm.find("matmul") != std::string::npos);
+  CHECK(mm.find("[2, 3]") != std::string::npos);
+  const std::string lin = error_of([&] { linear(a, Var<float>(Tensor<float>::zeros({5, 4}))); });
+  CHECK(lin.find("linear") != std::string::npos);
+  CHECK(lin.find("[2, 3]") != std::string::npos);
+  CHECK(lin.find("[5, 4]") != std::string::npos);
+  const std::string rs = error_of([&] { reshape(a, Shape{4, 2}); });
+  CHECK(rs.find("reshape") != std::string::npos);
+  CHECK(rs.find("[4, 2]") != std::string::npos);
+  CHECK(error_of([&] { sum(a, {2}); }).find("sum: axis 2 is out of range for shape [2, 3]") !=
+        std::string::npos);
+}
+
+TEST_CASE("tape: a backward rule that returns a wrongly shaped gradient is named") {
+  Var<double> x = Var<double>::parameter(Tensor<double>::zeros({2, 2}));
+  Var<double> y = make_op<double>(
+      "bad_op", {x}, Tensor<double>::zeros({2, 2}),
+      [](const Tensor<double>&, Gradients<double>& g) { g.add(0, Tensor<double>::zeros({4})); });
+  const std::string msg = error_of([&] { sum(y).backward(); });
+  CHECK(msg.find("bad_op") != std::string::npos);
+  CHECK(msg.find("[4]") != std::string::npos);
+  CHECK(msg.find("[2, 2]") != std::string::npos);
+  CHECK(Tape<double>::current().size() == 0);
+}

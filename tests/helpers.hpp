@@ -1,0 +1,67 @@
+// Shared test helpers: random tensors, closeness checks, and a gradcheck assertion.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tapegrad/tapegrad.hpp"
+
+namespace test {
+
+using tapegrad::Shape;
+using tapegrad::Tensor;
+using tapegrad::Var;
+
+// Uniform values in [lo, hi), seeded so every run sees the same numbers.
+template <class T = double>
+Tensor<T> random_tensor(const Shape& shape, std::uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  Tensor<T> t(shape);
+  for (T& v : t) v = static_cast<T>(u(rng));
+  return t;
+}
+
+// Values bounded away from zero (|v| in [0.2, 1]), for ops with a kink or pole at 0.
+inline Tensor<double> away_from_zero(const Shape& shape, std::uint64_t seed) {
+  Tensor<double> t = random_tensor(shape, seed, 0.2, 1.0);
+  for (std::size_t k = 0; k < t.numel(); k += 2) t[k] = -t[k];
+  return t;
+}
+
+template <class T>
+void check_close(const Tensor<T>& actual, const Tensor<T>& expected, double tol = 1e-9) {
+  REQUIRE(actual.shape() == expected.shape());
+  for (std::size_t k = 0; k < actual.numel(); ++k) {
+    INFO("element " << k);
+    CHECK(static_cast<double>(actual[k]) ==
+          doctest::Approx(static_cast<double>(expected[k])).epsilon(tol).scale(1.0));
+  }
+}
+
+// Runs gradcheck and fails the test with its report when it does not pass.
+inline void check_gradients(const tapegrad::GradcheckFunction& f,
+                            const std::vector<Tensor<double>>& inputs,
+                            const tapegrad::GradcheckOptions& options = {}) {
+  const tapegrad::GradcheckResult r = tapegrad::gradcheck(f, inputs, options);
+  INFO(r.report);
+  CHECK(r.passed);
+}
+
+// The message of the exception `f` throws (empty if it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace test
