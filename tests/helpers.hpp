@@ -34,13 +34,17 @@ inline Tensor<double> away_from_zero(const Shape& shape, std::uint64_t seed) {
   return t;
 }
 
+// Elementwise |a − e| ≤ tol·(1 + max(|a|, |e|)); tol = 0 demands bit-for-bit equality.
 template <class T>
 void check_close(const Tensor<T>& actual, const Tensor<T>& expected, double tol = 1e-9) {
   REQUIRE(actual.shape() == expected.shape());
   for (std::size_t k = 0; k < actual.numel(); ++k) {
     INFO("element " << k);
-    CHECK(static_cast<double>(actual[k]) ==
-          doctest::Approx(static_cast<double>(expected[k])).epsilon(tol).scale(1.0));
+    if (tol == 0)
+      CHECK(actual[k] == expected[k]);
+    else
+      CHECK(static_cast<double>(actual[k]) ==
+            doctest::Approx(static_cast<double>(expected[k])).epsilon(tol).scale(1.0));
   }
 }
 

@@ -1,0 +1,86 @@
+// SGD follows PyTorch's update rules; learning-rate schedules.
+#include "helpers.hpp"
+#include "tapegrad/train/schedule.hpp"
+#include "tapegrad/train/sgd.hpp"
+
+using namespace tapegrad;
+
+TEST_CASE("sgd: three steps match torch.optim.SGD for each option set") {
+  // Reference values printed by PyTorch 1.13 (float64) for L = Σ p³ + Σ c ⊙ p, c = [1, 2, 3],
+  // p₀ = [1, −2, 0.5], three steps.
+  struct Case {
+    SgdOptions options;
+    double expected[3];
+  };
+  const Case cases[] = {
+      {{0.1, 0, 0, false, 0}, {0.24590079999999997, -22.2549872, -0.4893737792968751}},
+      {{0.1, 0.9, 0, false, 0}, {-0.5795072, -33.7698752, -1.475401123046875}},
+      {{0.1, 0.9, 0, true, 0.01}, {-0.9407787136820649, -220.75853849170497, -2.9150050220017203}},
+      {{0.05, 0.5, 0.3, false, 0.1},
+       {0.4116261172491921, -6.055281061580026, -0.11313459533902627}},
+  };
+  for (const Case& c : cases) {
+    Var<double> p = Var<double>::parameter(Tensor<double>({3}, {1.0, -2.0, 0.5}));
+    const Var<double> coef(Tensor<double>({3}, {1, 2, 3}));
+    SGD<double> opt({p}, c.options);
+    for (int step = 0; step < 3; ++step) {
+      opt.zero_grad();
+      sum(p * p * p + coef * p).backward();
+      opt.step();
+    }
+    for (std::size_t k = 0; k < 3; ++k)
+      CHECK(p.value()[k] == doctest::Approx(c.expected[k]).epsilon(1e-12));
+    CHECK(opt.steps() == 3);
+  }
+}
+
+TEST_CASE("sgd: invalid options are refused with a reason") {
+  Var<float> p = Var<float>::parameter(Tensor<float>::zeros({2}));
+  CHECK(test::error_of([&] {
+          SGD<float>({p}, {0.1, 0.0, 0.0, true, 0.0});
+        }).find("Nesterov") != std::string::npos);
+  CHECK(test::error_of([&] {
+          SGD<float>({p}, {-1.0, 0.0, 0.0, false, 0.0});
+        }).find("learning rate") != std::string::npos);
+  Var<float> q = p * 2.f;
+  CHECK(test::error_of([&] { SGD<float>({q}, {}); }).find("not a leaf") != std::string::npos);
+}
+
+TEST_CASE("sgd: momentum state can be saved and restored to continue identically") {
+  auto run = [](int steps, SGD<double>* resume_from, Var<double>& p) {
+    SGD<double> opt({p}, {0.05, 0.9, 0.0, true, 0.0});
+    if (resume_from) opt.set_state(resume_from->momentum_buffers(), resume_from->steps());
+    for (int i = 0; i < steps; ++i) {
+      opt.zero_grad();
+      sum(p * p * p).backward();
+      opt.step();
+    }
+    return opt;
+  };
+  Var<double> a = Var<double>::parameter(Tensor<double>({2}, {0.7, -0.3}));
+  run(6, nullptr, a);
+  Var<double> b = Var<double>::parameter(Tensor<double>({2}, {0.7, -0.3}));
+  SGD<double> first = run(3, nullptr, b);
+  run(3, &first, b);
+  test::check_close(b.value(), a.value(), 0);
+}
+
+TEST_CASE("schedule: step, cosine and warm-up rates") {
+  const LrSchedule step = LrSchedule::parse("step:2:0.1");
+  CHECK(step.lr_at(1.0, 0, 100, 10) == 1.0);
+  CHECK(step.lr_at(1.0, 19, 100, 10) == 1.0);
+  CHECK(step.lr_at(1.0, 20, 100, 10) == doctest::Approx(0.1));
+  CHECK(step.lr_at(1.0, 45, 100, 10) == doctest::Approx(0.01));
+  const LrSchedule cosine = LrSchedule::parse("cosine:0.1");
+  CHECK(cosine.lr_at(1.0, 0, 100, 10) == doctest::Approx(1.0));
+  CHECK(cosine.lr_at(1.0, 50, 100, 10) == doctest::Approx(0.55));
+  CHECK(cosine.lr_at(1.0, 100, 100, 10) == doctest::Approx(0.1));
+  const LrSchedule warm = LrSchedule::parse("constant,warmup:10");
+  CHECK(warm.lr_at(2.0, 0, 100, 10) == doctest::Approx(0.2));
+  CHECK(warm.lr_at(2.0, 5, 100, 10) == doctest::Approx(1.1));
+  CHECK(warm.lr_at(2.0, 10, 100, 10) == doctest::Approx(2.0));
+  CHECK(test::error_of([] { LrSchedule::parse("linear"); }).find("\"linear\"") !=
+        std::string::npos);
+  CHECK(test::error_of([] { LrSchedule::parse("step:x"); }).find("\"x\" is not") !=
+        std::string::npos);
+}

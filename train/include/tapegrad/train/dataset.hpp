@@ -1,0 +1,104 @@
+// In-memory datasets of (inputs, class labels), the batch loader, and preprocessing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/autodiff/tensor.hpp"
+
+namespace tapegrad {
+
+// N samples: inputs [N, ...sample shape] and one class label in [0, classes) per sample.
+struct Dataset {
+  Tensor<float> inputs;
+  std::vector<std::int64_t> labels;
+  std::size_t classes = 0;
+
+  std::size_t size() const { return labels.size(); }
+  // The shape of one sample (inputs' shape without the leading N).
+  Shape sample_shape() const;
+  // Throws naming `what` if inputs and labels disagree in count or a label is out of range.
+  void validate(const std::string& what) const;
+  // The samples at `indices`, in that order.
+  Dataset subset(const std::vector<std::size_t>& indices) const;
+};
+
+// Splits off a validation set: a seeded random `fraction` of the samples (at least one, if
+// fraction > 0) goes to the second dataset, the rest (in their original order) to the first.
+std::pair<Dataset, Dataset> split_validation(const Dataset& data, double fraction,
+                                             std::uint64_t seed);
+
+// inputs ← inputs · factor (e.g. 1/255 to scale pixels to [0, 1]).
+void scale_inputs(Dataset& data, float factor);
+
+// Per-feature standardisation x ← (x − μ) / σ with μ, σ fitted on a training set only and
+// applied to every split (σ = 1 where a feature is constant).
+struct Standardizer {
+  Tensor<float> mean, stddev;  // the sample shape
+  static Standardizer fit(const Dataset& train);
+  void apply(Dataset& data) const;
+};
+
+// The seeded random stream the loader shuffles with: std::mt19937_64 (bit-identical on every
+// standard library) and our own bounded draw, so a seed gives the same order everywhere.
+// Its state is text, for checkpoints.
+class ShuffleRng {
+ public:
+  explicit ShuffleRng(std::uint64_t seed = 0) : engine_(seed) {}
+  // Uniform in [0, n), n > 0 (Lemire's multiply-shift; bias below 2⁻⁴⁷ for n ≤ 2¹⁷).
+  std::size_t below(std::size_t n);
+  // Fisher–Yates.
+  void shuffle(std::vector<std::size_t>& v);
+  std::string state() const;
+  void set_state(const std::string& state);
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+struct LoaderOptions {
+  std::size_t batch_size = 64;
+  bool shuffle = true;
+  std::uint64_t seed = 0;
+  bool drop_last = false;
+};
+
+// A batch: inputs [B, ...sample shape] and B labels. Reused from batch to batch.
+struct Batch {
+  Tensor<float> inputs;
+  std::vector<std::int64_t> labels;
+  std::size_t size() const { return labels.size(); }
+};
+
+// Iterates a dataset in batches, reshuffled (from one seeded stream) at each epoch start; the
+// last short batch is kept unless drop_last. Filling reuses the batch's buffers: no allocation
+// once the first epoch has sized them.
+//   loader.start_epoch();  while (loader.next(batch)) { ... }
+class DataLoader {
+ public:
+  DataLoader(const Dataset& data, const LoaderOptions& options);
+
+  // Batches per epoch.
+  std::size_t batches() const;
+  // Begins an epoch: draws the order (if shuffling) and rewinds.
+  void start_epoch();
+  // Fills `batch` with the next batch of this epoch; false when the epoch is over.
+  bool next(Batch& batch);
+
+  const LoaderOptions& options() const { return options_; }
+  ShuffleRng& rng() { return rng_; }
+  const ShuffleRng& rng() const { return rng_; }
+
+ private:
+  const Dataset& data_;
+  LoaderOptions options_;
+  ShuffleRng rng_;
+  std::vector<std::size_t> order_;
+  std::size_t cursor_ = 0;
+};
+
+}  // namespace tapegrad

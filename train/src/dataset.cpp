@@ -1,0 +1,162 @@
+#include "tapegrad/train/dataset.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+namespace tapegrad {
+
+Shape Dataset::sample_shape() const {
+  const Shape& s = inputs.shape();
+  return Shape(s.begin() + 1, s.end());
+}
+
+void Dataset::validate(const std::string& what) const {
+  if (!inputs.defined() || inputs.rank() < 1)
+    throw std::invalid_argument(what + ": inputs must have a leading sample axis");
+  if (inputs.dim(0) != labels.size())
+    throw std::invalid_argument(what + ": " + std::to_string(inputs.dim(0)) + " inputs but " +
+                                std::to_string(labels.size()) + " labels");
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes)
+      throw std::invalid_argument(what + ": label " + std::to_string(labels[i]) + " of sample " +
+                                  std::to_string(i) + " is outside [0, " + std::to_string(classes) +
+                                  ")");
+}
+
+Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
+  const std::size_t per = size() ? inputs.numel() / size() : 0;
+  Shape shape = inputs.shape();
+  shape[0] = indices.size();
+  Dataset out;
+  out.inputs = Tensor<float>(shape);
+  out.labels.resize(indices.size());
+  out.classes = classes;
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    std::memcpy(out.inputs.data() + i * per, inputs.data() + indices[i] * per, per * sizeof(float));
+    out.labels[i] = labels[indices[i]];
+  }
+  return out;
+}
+
+std::pair<Dataset, Dataset> split_validation(const Dataset& data, double fraction,
+                                             std::uint64_t seed) {
+  if (!(fraction >= 0 && fraction < 1))
+    throw std::invalid_argument("validation split " + std::to_string(fraction) +
+                                " is not in [0, 1)");
+  std::size_t n_val = static_cast<std::size_t>(std::round(fraction * data.size()));
+  if (fraction > 0 && n_val == 0) n_val = 1;
+  std::vector<std::size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  ShuffleRng rng(seed);
+  rng.shuffle(order);
+  std::vector<std::size_t> val(order.begin(), order.begin() + n_val);
+  std::vector<std::size_t> train(order.begin() + n_val, order.end());
+  std::sort(val.begin(), val.end());
+  std::sort(train.begin(), train.end());
+  return {data.subset(train), data.subset(val)};
+}
+
+void scale_inputs(Dataset& data, float factor) {
+  for (float& v : data.inputs) v *= factor;
+}
+
+Standardizer Standardizer::fit(const Dataset& train) {
+  if (train.size() == 0) throw std::invalid_argument("Standardizer: empty training set");
+  const Shape shape = train.sample_shape();
+  const std::size_t per = shape.numel(), n = train.size();
+  std::vector<double> sum(per, 0.0), sq(per, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t f = 0; f < per; ++f) {
+      const double v = train.inputs[i * per + f];
+      sum[f] += v;
+      sq[f] += v * v;
+    }
+  Standardizer s{Tensor<float>(shape), Tensor<float>(shape)};
+  for (std::size_t f = 0; f < per; ++f) {
+    const double mu = sum[f] / n;
+    const double var = std::max(0.0, sq[f] / n - mu * mu);
+    s.mean[f] = static_cast<float>(mu);
+    s.stddev[f] = var > 1e-12 ? static_cast<float>(std::sqrt(var)) : 1.0f;
+  }
+  return s;
+}
+
+void Standardizer::apply(Dataset& data) const {
+  const std::size_t per = mean.numel();
+  if (data.sample_shape() != mean.shape())
+    throw ShapeError("Standardizer: fitted on samples of shape " + mean.shape().to_string() +
+                     ", applied to samples of shape " + data.sample_shape().to_string());
+  for (std::size_t i = 0; i < data.size(); ++i)
+    for (std::size_t f = 0; f < per; ++f) {
+      float& v = data.inputs[i * per + f];
+      v = (v - mean[f]) / stddev[f];
+    }
+}
+
+std::size_t ShuffleRng::below(std::size_t n) {
+  const unsigned __int128 product = static_cast<unsigned __int128>(engine_()) * n;
+  return static_cast<std::size_t>(product >> 64);
+}
+
+void ShuffleRng::shuffle(std::vector<std::size_t>& v) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
+}
+
+std::string ShuffleRng::state() const {
+  std::ostringstream s;
+  s << engine_;
+  return s.str();
+}
+
+void ShuffleRng::set_state(const std::string& state) {
+  std::istringstream s(state);
+  std::mt19937_64 engine;
+  s >> engine;
+  if (!s) throw std::invalid_argument("ShuffleRng: malformed generator state");
+  engine_ = engine;
+}
+
+DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
+    : data_(data), options_(options), rng_(options.seed), order_(data.size()) {
+  if (options.batch_size == 0) throw std::invalid_argument("DataLoader: batch size must be > 0");
+  if (!data.inputs.defined() || data.inputs.rank() < 1 || data.inputs.dim(0) != data.size())
+    throw std::invalid_argument("DataLoader: inputs and labels disagree in count");
+  std::iota(order_.begin(), order_.end(), 0);
+  cursor_ = order_.size();  // nothing until start_epoch()
+}
+
+std::size_t DataLoader::batches() const {
+  const std::size_t n = data_.size(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+void DataLoader::start_epoch() {
+  std::iota(order_.begin(), order_.end(), 0);
+  if (options_.shuffle) rng_.shuffle(order_);
+  cursor_ = 0;
+}
+
+bool DataLoader::next(Batch& batch) {
+  const std::size_t remaining = order_.size() - cursor_;
+  if (remaining == 0 || (options_.drop_last && remaining < options_.batch_size)) return false;
+  const std::size_t b = std::min(remaining, options_.batch_size);
+  const std::size_t per = data_.size() ? data_.inputs.numel() / data_.size() : 0;
+  Shape shape = data_.inputs.shape();
+  shape[0] = b;
+  batch.inputs.resize(shape);
+  batch.labels.resize(b);
+  for (std::size_t i = 0; i < b; ++i) {
+    const std::size_t src = order_[cursor_ + i];
+    std::memcpy(batch.inputs.data() + i * per, data_.inputs.data() + src * per,
+                per * sizeof(float));
+    batch.labels[i] = data_.labels[src];
+  }
+  cursor_ += b;
+  return true;
+}
+
+}  // namespace tapegrad

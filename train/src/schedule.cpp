@@ -1,0 +1,101 @@
+#include "tapegrad/train/schedule.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+namespace tapegrad {
+namespace {
+
+constexpr double pi = 3.14159265358979323846;
+
+double parse_number(const std::string& text, const std::string& field) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(field, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != field.size() || field.empty() || !std::isfinite(v) || v < 0)
+    throw std::invalid_argument("schedule \"" + text + "\": \"" + field +
+                                "\" is not a non-negative number");
+  return v;
+}
+
+std::size_t parse_count(const std::string& text, const std::string& field) {
+  const double v = parse_number(text, field);
+  if (v != std::floor(v))
+    throw std::invalid_argument("schedule \"" + text + "\": \"" + field +
+                                "\" is not a whole number");
+  return static_cast<std::size_t>(v);
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= s.size(); ++i)
+    if (i == s.size() || s[i] == sep) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  return parts;
+}
+
+}  // namespace
+
+LrSchedule LrSchedule::parse(const std::string& text) {
+  LrSchedule s;
+  const std::vector<std::string> parts = split(text, ',');
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    const std::vector<std::string> f = split(parts[p], ':');
+    if (p > 0) {
+      if (f[0] != "warmup" || f.size() != 2)
+        throw std::invalid_argument("schedule \"" + text + "\": expected \",warmup:STEPS\"");
+      s.warmup_steps = parse_count(text, f[1]);
+      continue;
+    }
+    if (f[0] == "constant" && f.size() == 1) {
+      s.kind = Kind::constant;
+    } else if (f[0] == "step" && f.size() <= 3) {
+      s.kind = Kind::step;
+      if (f.size() > 1) s.step_epochs = parse_count(text, f[1]);
+      if (f.size() > 2) s.gamma = parse_number(text, f[2]);
+      if (s.step_epochs == 0)
+        throw std::invalid_argument("schedule \"" + text + "\": step epochs must be > 0");
+    } else if (f[0] == "cosine" && f.size() <= 2) {
+      s.kind = Kind::cosine;
+      if (f.size() > 1) s.min_lr = parse_number(text, f[1]);
+    } else {
+      throw std::invalid_argument("schedule \"" + text +
+                                  "\": expected constant, step[:EPOCHS[:GAMMA]] or "
+                                  "cosine[:MIN_LR], optionally followed by ,warmup:STEPS");
+    }
+  }
+  return s;
+}
+
+double LrSchedule::lr_at(double base_lr, std::size_t step, std::size_t total_steps,
+                         std::size_t steps_per_epoch) const {
+  if (step < warmup_steps) {
+    const double t = static_cast<double>(step) / static_cast<double>(warmup_steps);
+    return base_lr * (warmup_start + (1 - warmup_start) * t);
+  }
+  switch (kind) {
+    case Kind::constant:
+      return base_lr;
+    case Kind::step: {
+      const std::size_t epoch = steps_per_epoch ? step / steps_per_epoch : 0;
+      return base_lr * std::pow(gamma, static_cast<double>(epoch / step_epochs));
+    }
+    case Kind::cosine: {
+      const std::size_t span = total_steps > warmup_steps ? total_steps - warmup_steps : 1;
+      const double t = static_cast<double>(step - warmup_steps) / static_cast<double>(span);
+      return min_lr + (base_lr - min_lr) * (1 + std::cos(pi * std::min(t, 1.0))) / 2;
+    }
+  }
+  return base_lr;
+}
+
+}  // namespace tapegrad
