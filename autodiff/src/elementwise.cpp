@@ -15,7 +15,9 @@ Var<T> unary_op(const char* name, const Var<T>& x, F f, D d) {
   Tensor<T> y(xv.shape());
   const T* xs = xv.data();
   T* ys = y.data();
-  for (std::size_t k = 0, n = y.numel(); k < n; ++k) ys[k] = f(xs[k]);
+  const std::size_t n = y.numel();
+  TAPEGRAD_VECTORIZE
+  for (std::size_t k = 0; k < n; ++k) ys[k] = f(xs[k]);
   return make_op<T>(name, {x}, std::move(y), [d](const Tensor<T>& gy, Gradients<T>& g) {
     const T* xs = g.input(0).data();
     const T* ys = g.output().data();

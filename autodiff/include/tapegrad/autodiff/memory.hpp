@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <new>
+#include <type_traits>
+#include <utility>
 
 namespace tapegrad::memory {
 
@@ -34,6 +36,16 @@ struct PoolAllocator {
   PoolAllocator(const PoolAllocator<U>&) noexcept {}
   T* allocate(std::size_t n) { return static_cast<T*>(memory::allocate(n * sizeof(T))); }
   void deallocate(T* p, std::size_t n) noexcept { memory::deallocate(p, n * sizeof(T)); }
+  // Value-less construction default-initialises: a fresh numeric buffer is not zero-filled
+  // (callers that need zeros say so), which saves a pass over memory per tensor.
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <class U>
   bool operator==(const PoolAllocator<U>&) const noexcept {
     return true;
