@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tapegrad/autodiff/op.hpp"
+#include "vector_math.hpp"
 
 namespace tapegrad {
 namespace {
@@ -26,17 +27,10 @@ Var<T> unary_op(const char* name, const Var<T>& x, F f, D d) {
   });
 }
 
-// σ(x) without overflow: e^-x is only formed for x >= 0, e^x only for x < 0.
-template <class T>
-T stable_sigmoid(T x) {
-  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
-  const T e = std::exp(x);
-  return e / (T(1) + e);
-}
 // ln(1 + e^-|x|), the overflow-free tail shared by softplus and log-sigmoid.
 template <class T>
 T log1p_exp_neg_abs(T x) {
-  return std::log1p(std::exp(-std::abs(x)));
+  return std::log1p(detail::exp_vec(-std::abs(x)));
 }
 
 }  // namespace
@@ -50,7 +44,7 @@ Var<T> neg(const Var<T>& x) {
 template <class T>
 Var<T> exp(const Var<T>& x) {
   return unary_op(
-      "exp", x, [](T v) { return std::exp(v); }, [](T, T y) { return y; });
+      "exp", x, [](T v) { return detail::exp_vec(v); }, [](T, T y) { return y; });
 }
 
 template <class T>
@@ -88,27 +82,28 @@ Var<T> relu(const Var<T>& x) {
 template <class T>
 Var<T> sigmoid(const Var<T>& x) {
   return unary_op(
-      "sigmoid", x, [](T v) { return stable_sigmoid(v); }, [](T, T y) { return y * (T(1) - y); });
+      "sigmoid", x, [](T v) { return detail::sigmoid_vec(v); },
+      [](T, T y) { return y * (T(1) - y); });
 }
 
 template <class T>
 Var<T> tanh(const Var<T>& x) {
   return unary_op(
-      "tanh", x, [](T v) { return std::tanh(v); }, [](T, T y) { return T(1) - y * y; });
+      "tanh", x, [](T v) { return detail::tanh_vec(v); }, [](T, T y) { return T(1) - y * y; });
 }
 
 template <class T>
 Var<T> softplus(const Var<T>& x) {
   return unary_op(
       "softplus", x, [](T v) { return (v > 0 ? v : T(0)) + log1p_exp_neg_abs(v); },
-      [](T v, T) { return stable_sigmoid(v); });
+      [](T v, T) { return detail::sigmoid_vec(v); });
 }
 
 template <class T>
 Var<T> log_sigmoid(const Var<T>& x) {
   return unary_op(
       "log_sigmoid", x, [](T v) { return (v < 0 ? v : T(0)) - log1p_exp_neg_abs(v); },
-      [](T v, T) { return stable_sigmoid(-v); });
+      [](T v, T) { return detail::sigmoid_vec(-v); });
 }
 
 template <class T>

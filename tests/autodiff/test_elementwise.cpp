@@ -1,4 +1,6 @@
 // Elementwise unary ops: values, stability at the extremes, and gradchecks.
+#include <limits>
+
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -96,4 +98,43 @@ TEST_CASE_TEMPLATE(
   // d/dx [σ + tanh + softplus + log σ] = σ(1-σ) + (1 - tanh²) + σ(x) + σ(-x) → 1 at ±1000
   CHECK(x.grad()[0] == doctest::Approx(1.0));
   CHECK(x.grad()[3] == doctest::Approx(1.0));
+}
+
+TEST_CASE("elementwise: float exp, sigmoid and tanh stay within a few ulp of the exact values") {
+  // 20 001 points over the whole float range of exp, plus the special values.
+  Tensor<float> x({20001});
+  for (std::size_t k = 0; k < x.numel(); ++k)
+    x[k] = -87.0f + 175.0f * static_cast<float>(k) / 20000.0f;
+  const Var<float> v(x);
+  const Tensor<float> e = exp(v).value(), s = sigmoid(v).value(), t = tanh(v).value();
+  double worst_exp = 0, worst_sig = 0, worst_tanh = 0;
+  for (std::size_t k = 0; k < x.numel(); ++k) {
+    const double xd = x[k];
+    worst_exp = std::max(worst_exp, std::abs(e[k] - std::exp(xd)) / std::exp(xd));
+    const double sd = 1 / (1 + std::exp(-xd));
+    worst_sig = std::max(worst_sig, std::abs(s[k] - sd) / sd);
+    if (std::abs(xd) > 1e-30)
+      worst_tanh = std::max(worst_tanh, std::abs(t[k] - std::tanh(xd)) / std::abs(std::tanh(xd)));
+  }
+  CHECK(worst_exp < 6e-7);  // float epsilon is 1.19e-7
+  CHECK(worst_sig < 6e-7);
+  CHECK(worst_tanh < 6e-7);
+  // Near zero, where tanh's closed form would cancel.
+  for (float small : {1e-6f, -3e-4f, 0.01f, 0.124f, 0.126f}) {
+    const float got = tanh(Var<float>(Tensor<float>::scalar(small))).item();
+    CHECK(got == doctest::Approx(std::tanh(static_cast<double>(small))).epsilon(3e-7));
+  }
+  const Tensor<float> special(
+      {5}, {-1000.f, 1000.f, std::numeric_limits<float>::infinity(),
+            -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()});
+  const Tensor<float> es = exp(Var<float>(special)).value();
+  CHECK(es[0] == 0.f);
+  CHECK(std::isinf(es[1]));
+  CHECK(std::isinf(es[2]));
+  CHECK(es[3] == 0.f);
+  CHECK(std::isnan(es[4]));
+  const Tensor<float> ts = tanh(Var<float>(special)).value();
+  CHECK(ts[0] == -1.f);
+  CHECK(ts[1] == 1.f);
+  CHECK(std::isnan(ts[4]));
 }
