@@ -42,6 +42,21 @@ void backward_input(int which, const Tensor<T>& gy, Gradients<T>& g) {
                  [&](std::size_t k) { return partial<K>(which, pg[k], pa[k], pb[k], py[k]); });
     return;
   }
+  if (in_shape == y.shape()) {  // this input was not broadcast: write its gradient directly
+    GradSlot<T> slot = g.slot(which);
+    T* out = slot.data;
+    const bool overwrite = slot.overwrite;
+    detail::for_each_row(y.shape(), sa, sb,
+                         [&](std::size_t k, std::size_t ia, std::size_t ib, std::size_t n,
+                             std::size_t step_a, std::size_t step_b) {
+                           for (std::size_t j = 0; j < n; ++j) {
+                             const T v = partial<K>(which, pg[k + j], pa[ia + j * step_a],
+                                                    pb[ib + j * step_b], py[k + j]);
+                             out[k + j] = overwrite ? v : out[k + j] + v;
+                           }
+                         });
+    return;
+  }
   Tensor<T> full(y.shape());
   T* pf = full.data();
   detail::for_each_row(y.shape(), sa, sb,
