@@ -1,4 +1,6 @@
 // The tape's contract: accumulation, release, depth, no-grad mode and error messages.
+#include <thread>
+
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -165,4 +167,23 @@ TEST_CASE("tape: a backward rule that returns a wrongly shaped gradient is named
   CHECK(msg.find("[4]") != std::string::npos);
   CHECK(msg.find("[2, 2]") != std::string::npos);
   CHECK(Tape<double>::current().size() == 0);
+}
+
+TEST_CASE("tape: each thread has its own tape; a finished thread leaves no memory behind") {
+  const memory::Stats before = memory::stats();
+  double grad_in_thread = 0;
+  std::thread worker([&] {
+    Var<double> x = Var<double>::parameter(Tensor<double>({2}, {3, 4}));
+    Var<double> y = sum(x * x);  // recorded on the worker's tape only
+    CHECK(Tape<double>::current().size() == 2);
+    y.backward();
+    grad_in_thread = x.grad()[1];
+    Var<double> pending = x * 2.0;  // left on the tape when the thread ends
+  });
+  worker.join();
+  CHECK(grad_in_thread == 8.0);
+  CHECK(Tape<double>::current().size() == 0);  // this thread's tape saw nothing
+  const memory::Stats after = memory::stats();
+  CHECK(after.live_blocks == before.live_blocks);
+  CHECK(after.live_bytes == before.live_bytes);
 }

@@ -27,6 +27,10 @@ Stats stats();
 // Gives every block cached on the calling thread's free lists back to the system.
 void release_cached() noexcept;
 
+// Creates the calling thread's cache now. A thread_local object that frees pooled memory in its
+// destructor calls this in its constructor, so that the cache outlives it.
+void prepare_thread();
+
 // A standard allocator over the pool, for std::vector and std::allocate_shared.
 template <class T>
 struct PoolAllocator {

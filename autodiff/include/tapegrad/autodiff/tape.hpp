@@ -101,6 +101,8 @@ class Tape {
   // The tape of the calling thread (one per scalar type).
   static Tape& current();
 
+  Tape() { memory::prepare_thread(); }  // the buffer cache must outlive the records
+
   // Number of records held (0 after a backward pass that released the tape).
   std::size_t size() const { return records_.size(); }
   // Increases each time the tape is released; values recorded in an older epoch are constants.
