@@ -13,7 +13,7 @@ namespace tapegrad::detail {
 // 0 below ln(min normal) (where the true value is denormal or below), +inf above ln(max).
 inline float exp_vec(float x) {
   const float hi = 88.72283935546875f, lo = -87.33654022216797f;
-  const float xc = x < lo ? lo : (x > hi ? hi : x);
+  const float xc = x < lo ? lo : (x > hi ? hi : (x == x ? x : 0.0f));  // NaN: patched below
   const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
   const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -25,7 +25,8 @@ inline float exp_vec(float x) {
   const float er = p * r * r + r + 1.0f;
   const std::int32_t ni = static_cast<std::int32_t>(n);
   const std::int32_t n1 = ni / 2, n2 = ni - n1;
-  const std::int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
+  const std::uint32_t b1 = static_cast<std::uint32_t>(n1 + 127) << 23;
+  const std::uint32_t b2 = static_cast<std::uint32_t>(n2 + 127) << 23;
   float s1, s2;
   std::memcpy(&s1, &b1, 4);
   std::memcpy(&s2, &b2, 4);
