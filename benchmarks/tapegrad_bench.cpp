@@ -1,0 +1,194 @@
+// tapegrad's side of the benchmarks: the workloads of benchmarks/WORKLOADS.md and a sweep of
+// single ops, forward and forward+backward, with Google Benchmark. Run through
+// benchmarks/compare to see them next to PyTorch; run alone for tapegrad's numbers only.
+//
+// Each benchmark also reports heap_allocs (operator new calls per iteration, after warm-up)
+// and peak_rss_mb (the process's peak resident memory so far).
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <functional>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tapegrad/tapegrad.hpp"
+
+// ---- heap allocation counting: every operator new in the process ----
+static std::atomic<std::size_t> g_heap_allocations{0};
+void* operator new(std::size_t n) {
+  ++g_heap_allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  ++g_heap_allocations;
+  const std::size_t align = static_cast<std::size_t>(a);
+  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+
+using namespace tapegrad;
+
+namespace {
+
+Tensor<float> random_tensor(const Shape& shape, std::uint64_t seed, float scale = 1.f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  Tensor<float> t(shape);
+  for (float& v : t) v = u(rng);
+  return t;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// Runs `step` in the benchmark loop after a warm-up, and reports allocations per iteration.
+void run(benchmark::State& state, const std::function<void()>& step, double flop = 0) {
+  for (int i = 0; i < 3; ++i) step();
+  const std::size_t before = g_heap_allocations.load();
+  std::size_t iterations = 0;
+  for (auto _ : state) {
+    step();
+    ++iterations;
+  }
+  state.counters["heap_allocs"] =
+      static_cast<double>(g_heap_allocations.load() - before) / static_cast<double>(iterations);
+  state.counters["peak_rss_mb"] = peak_rss_mb();
+  if (flop > 0)
+    state.counters["GFLOPs"] =
+        benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- the sgemm rate of this machine (the floor for BLAS-bound workloads) ----
+void sgemm_rate(benchmark::State& state) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const Tensor<float> a = random_tensor({n, n}, 1), b = random_tensor({n, n}, 2);
+  Tensor<float> c({n, n});
+  run(
+      state,
+      [&] {
+        blas::gemm(Transpose::no, Transpose::no, n, n, n, 1.f, a.data(), b.data(), 0.f, c.data());
+      },
+      2.0 * n * n * n);
+}
+
+// ---- op-overhead: relu forward, sum, backward on [1, 16] ----
+void op_overhead(benchmark::State& state) {
+  Var<float> x = Var<float>::parameter(random_tensor({1, 16}, 3));
+  run(state, [&] {
+    sum(relu(x)).backward();
+    x.zero_grad();
+  });
+}
+
+// ---- single ops at several sizes: forward, or forward + sum + backward ----
+using UnaryOp = Var<float> (*)(const Var<float>&);
+void unary_op(benchmark::State& state, UnaryOp op, bool backward) {
+  const std::size_t rows = static_cast<std::size_t>(state.range(0));
+  const std::size_t cols = static_cast<std::size_t>(state.range(1));
+  Var<float> x = Var<float>::parameter(random_tensor({rows, cols}, 4));
+  if (!backward) {
+    NoGradGuard no_grad;
+    run(state, [&] { benchmark::DoNotOptimize(op(x).value().data()); });
+    return;
+  }
+  run(state, [&] {
+    sum(op(x)).backward();
+    x.zero_grad();
+  });
+}
+
+void bias_add(benchmark::State& state, bool backward) {
+  const std::size_t rows = static_cast<std::size_t>(state.range(0));
+  const std::size_t cols = static_cast<std::size_t>(state.range(1));
+  Var<float> x = Var<float>::parameter(random_tensor({rows, cols}, 5));
+  Var<float> b = Var<float>::parameter(random_tensor({cols}, 6));
+  if (!backward) {
+    NoGradGuard no_grad;
+    run(state, [&] { benchmark::DoNotOptimize((x + b).value().data()); });
+    return;
+  }
+  run(state, [&] {
+    sum(x + b).backward();
+    x.zero_grad();
+    b.zero_grad();
+  });
+}
+
+void matmul_op(benchmark::State& state, bool backward) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  Var<float> a = Var<float>::parameter(random_tensor({n, n}, 7));
+  Var<float> b = Var<float>::parameter(random_tensor({n, n}, 8));
+  const double flop = 2.0 * n * n * n * (backward ? 3 : 1);
+  if (!backward) {
+    NoGradGuard no_grad;
+    run(
+        state, [&] { benchmark::DoNotOptimize(matmul(a, b).value().data()); }, flop);
+    return;
+  }
+  run(
+      state,
+      [&] {
+        sum(matmul(a, b)).backward();
+        a.zero_grad();
+        b.zero_grad();
+      },
+      flop);
+}
+
+void register_all() {
+  benchmark::RegisterBenchmark("sgemm_rate", sgemm_rate)->Arg(1024)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("op-overhead", op_overhead)->Unit(benchmark::kMicrosecond);
+  const std::vector<std::pair<long, long>> sizes = {{1, 16}, {64, 256}, {256, 1024}};
+  const std::pair<const char*, UnaryOp> unary[] = {{"relu", relu<float>},
+                                                   {"sigmoid", sigmoid<float>},
+                                                   {"tanh", tanh<float>},
+                                                   {"exp", exp<float>}};
+  for (bool bwd : {false, true}) {
+    const std::string pass = bwd ? "fwdbwd" : "fwd";
+    for (const auto& [name, op] : unary) {
+      auto* b = benchmark::RegisterBenchmark(("op/" + std::string(name) + "/" + pass).c_str(),
+                                             unary_op, op, bwd);
+      for (const auto& [r, c] : sizes) b->Args({r, c});
+      b->Unit(benchmark::kMicrosecond);
+    }
+    auto* add = benchmark::RegisterBenchmark(("op/bias_add/" + pass).c_str(), bias_add, bwd);
+    for (const auto& [r, c] : sizes) add->Args({r, c});
+    add->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("op/matmul/" + pass).c_str(), matmul_op, bwd)
+        ->Arg(16)
+        ->Arg(256)
+        ->Arg(1024)
+        ->Unit(benchmark::kMicrosecond);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
