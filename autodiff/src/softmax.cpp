@@ -1,0 +1,143 @@
+#include "tapegrad/autodiff/softmax.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tapegrad/autodiff/op.hpp"
+#include "vector_math.hpp"
+
+namespace tapegrad {
+namespace {
+
+// x viewed as [outer, n, inner] around the reduced axis; row r = (o, i) has elements
+// x[o·n·inner + j·inner + i], j < n.
+struct Rows {
+  std::size_t outer = 1, n = 1, inner = 1;
+  Rows(const char* op, const Shape& s, long axis) {
+    const std::size_t a = normalize_axis(op, axis, s);
+    for (std::size_t d = 0; d < a; ++d) outer *= s[d];
+    n = s[a];
+    for (std::size_t d = a + 1; d < s.rank(); ++d) inner *= s[d];
+    if (n == 0) throw ShapeError(std::string(op) + ": empty axis in shape " + s.to_string());
+  }
+  // Calls f(base, stride) for every row: elements base + j·stride, j < n.
+  template <class F>
+  void each(F&& f) const {
+    for (std::size_t o = 0; o < outer; ++o)
+      for (std::size_t i = 0; i < inner; ++i) f(o * n * inner + i, inner);
+  }
+};
+
+// For one row: its maximum m and s = Σ e^{x_j − m}; writes e^{x_j − m} to e (may be null).
+template <class T>
+void row_exp(const T* x, std::size_t n, std::size_t stride, T* e, T& m, T& s) {
+  m = x[0];
+  for (std::size_t j = 1; j < n; ++j) m = std::max(m, x[j * stride]);
+  s = 0;
+  if (std::isinf(m)) m = m > 0 ? m : T(0);  // all −∞: any finite shift; +∞: the row is ∞
+  for (std::size_t j = 0; j < n; ++j) {
+    const T v = detail::exp_vec(x[j * stride] - m);
+    if (e) e[j * stride] = v;
+    s += v;
+  }
+}
+
+}  // namespace
+
+template <class T>
+Var<T> softmax(const Var<T>& x, long axis) {
+  const Rows rows("softmax", x.shape(), axis);
+  const T* px = x.value().data();
+  Tensor<T> y(x.shape());
+  T* py = y.data();
+  rows.each([&](std::size_t b, std::size_t st) {
+    T m, s;
+    row_exp(px + b, rows.n, st, py + b, m, s);
+    const T inv = T(1) / s;
+    for (std::size_t j = 0; j < rows.n; ++j) py[b + j * st] *= inv;
+  });
+  return make_op<T>("softmax", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
+    const T* p = gr.output().data();
+    const T* pg = g.data();
+    GradSlot<T> slot = gr.slot(0);
+    rows.each([&](std::size_t b, std::size_t st) {
+      T dot = 0;
+      for (std::size_t j = 0; j < rows.n; ++j) dot += p[b + j * st] * pg[b + j * st];
+      for (std::size_t j = 0; j < rows.n; ++j) {
+        const std::size_t k = b + j * st;
+        const T v = p[k] * (pg[k] - dot);
+        slot.data[k] = slot.overwrite ? v : slot.data[k] + v;
+      }
+    });
+  });
+}
+
+template <class T>
+Var<T> log_softmax(const Var<T>& x, long axis) {
+  const Rows rows("log_softmax", x.shape(), axis);
+  const T* px = x.value().data();
+  Tensor<T> y(x.shape());
+  T* py = y.data();
+  rows.each([&](std::size_t b, std::size_t st) {
+    T m, s;
+    row_exp<T>(px + b, rows.n, st, nullptr, m, s);
+    const T shift = m + std::log(s);
+    for (std::size_t j = 0; j < rows.n; ++j) py[b + j * st] = px[b + j * st] - shift;
+  });
+  return make_op<T>("log_softmax", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
+    const T* ly = gr.output().data();
+    const T* pg = g.data();
+    GradSlot<T> slot = gr.slot(0);
+    rows.each([&](std::size_t b, std::size_t st) {
+      T total = 0;
+      for (std::size_t j = 0; j < rows.n; ++j) total += pg[b + j * st];
+      for (std::size_t j = 0; j < rows.n; ++j) {
+        const std::size_t k = b + j * st;
+        const T v = pg[k] - detail::exp_vec(ly[k]) * total;
+        slot.data[k] = slot.overwrite ? v : slot.data[k] + v;
+      }
+    });
+  });
+}
+
+template <class T>
+Var<T> logsumexp(const Var<T>& x, long axis, bool keep_dims) {
+  const Shape& s = x.shape();
+  const Rows rows("logsumexp", s, axis);
+  const std::size_t a = normalize_axis("logsumexp", axis, s);
+  Shape out;
+  for (std::size_t d = 0; d < s.rank(); ++d)
+    if (d != a || keep_dims) out.push_back(d == a ? 1 : s[d]);
+  const T* px = x.value().data();
+  Tensor<T> y(out);
+  rows.each([&](std::size_t b, std::size_t st) {
+    T m, sum;
+    row_exp<T>(px + b, rows.n, st, nullptr, m, sum);
+    // Output index of this row: (o, i) → o·inner + i.
+    const std::size_t o = b / (rows.n * rows.inner), i = b % rows.inner;
+    y[o * rows.inner + i] = m + std::log(sum);
+  });
+  return make_op<T>("logsumexp", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
+    const T* px = gr.input(0).data();
+    const T* py = gr.output().data();
+    GradSlot<T> slot = gr.slot(0);
+    rows.each([&](std::size_t b, std::size_t st) {
+      const std::size_t r = (b / (rows.n * rows.inner)) * rows.inner + b % rows.inner;
+      for (std::size_t j = 0; j < rows.n; ++j) {
+        const std::size_t k = b + j * st;
+        const T v = g[r] * detail::exp_vec(px[k] - py[r]);  // g · softmax
+        slot.data[k] = slot.overwrite ? v : slot.data[k] + v;
+      }
+    });
+  });
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                     \
+  template Var<T> softmax(const Var<T>&, long);     \
+  template Var<T> log_softmax(const Var<T>&, long); \
+  template Var<T> logsumexp(const Var<T>&, long, bool);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad
