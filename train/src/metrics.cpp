@@ -1,8 +1,5 @@
 #include "tapegrad/train/metrics.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -139,31 +136,6 @@ std::string curves_svg(const std::vector<EpochMetrics>& history) {
          {"validation", "#d62728", &EpochMetrics::val_accuracy, true}});
   s << "</svg>\n";
   return s.str();
-}
-
-void write_file_atomically(const std::string& path, const std::string& contents) {
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      throw std::runtime_error(path + ": cannot write: " + std::strerror(err));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  int err = ::fsync(fd) == 0 ? 0 : errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && std::rename(temp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(temp.c_str());
-    throw std::runtime_error(path + ": cannot write: " + std::strerror(err));
-  }
 }
 
 }  // namespace tapegrad

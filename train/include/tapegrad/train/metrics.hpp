@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/layers/safetensors.hpp"  // write_file_atomically
+
 namespace tapegrad {
 
 struct EpochMetrics {
@@ -24,10 +26,5 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& text);
 // A self-contained SVG (no scripts, no external files) with two panels — loss and accuracy
 // per epoch, training and validation — that opens in any browser.
 std::string curves_svg(const std::vector<EpochMetrics>& history);
-
-// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed and
-// synced, then renamed over `path`. On failure the old file is untouched and the error names
-// the path.
-void write_file_atomically(const std::string& path, const std::string& contents);
 
 }  // namespace tapegrad

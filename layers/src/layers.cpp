@@ -1,0 +1,139 @@
+#include "tapegrad/layers/layers.hpp"
+
+#include <string>
+
+#include "tapegrad/autodiff/ops.hpp"
+
+namespace tapegrad::nn {
+
+template <class T>
+Linear<T>::Linear(std::size_t in, std::size_t out, bool has_bias, Generator& g, Init init)
+    : in_(in), out_(out) {
+  if (in == 0 || out == 0)
+    throw std::invalid_argument("Linear: sizes must be positive, got in " + std::to_string(in) +
+                                ", out " + std::to_string(out));
+  Tensor<T> w(Shape{out, in});
+  initialize(w, init, g);
+  weight = this->register_parameter("weight", std::move(w));
+  if (has_bias) bias = this->register_parameter("bias", Tensor<T>::zeros({out}));
+}
+
+template <class T>
+Var<T> Linear<T>::forward(const Var<T>& x) {
+  return linear(x, weight, bias);
+}
+
+template <class T>
+std::string Linear<T>::name() const {
+  return "Linear(in_features=" + std::to_string(in_) + ", out_features=" + std::to_string(out_) +
+         ", bias=" + (bias.defined() ? "True" : "False") + ")";
+}
+
+template <class T>
+Shape Linear<T>::output_shape(const Shape& input) const {
+  if (input.rank() != 2 || input[1] != in_)
+    throw ShapeError(name() + ": expects input [N, " + std::to_string(in_) + "], got " +
+                     input.to_string());
+  return Shape{input[0], out_};
+}
+
+template <class T>
+Var<T> ReLU<T>::forward(const Var<T>& x) {
+  return relu(x);
+}
+template <class T>
+Var<T> Sigmoid<T>::forward(const Var<T>& x) {
+  return sigmoid(x);
+}
+template <class T>
+Var<T> Tanh<T>::forward(const Var<T>& x) {
+  return tanh(x);
+}
+
+template <class T>
+Var<T> Flatten<T>::forward(const Var<T>& x) {
+  return flatten(x, start_, end_);
+}
+
+template <class T>
+std::string Flatten<T>::name() const {
+  return "Flatten(start_dim=" + std::to_string(start_) + ", end_dim=" + std::to_string(end_) + ")";
+}
+
+template <class T>
+Shape Flatten<T>::output_shape(const Shape& s) const {
+  const std::size_t a = normalize_axis("Flatten", start_, s);
+  const std::size_t b = normalize_axis("Flatten", end_, s);
+  Shape out;
+  std::size_t merged = 1;
+  for (std::size_t i = 0; i < s.rank(); ++i) {
+    if (i < a || i > b) out.push_back(s[i]);
+    if (i >= a && i <= b) merged *= s[i];
+    if (i == b) out.push_back(merged);
+  }
+  return out;
+}
+
+template <class T>
+Sequential<T>& Sequential<T>::add(std::shared_ptr<Module<T>> layer) {
+  this->register_module(std::to_string(size()), std::move(layer));
+  return *this;
+}
+
+template <class T>
+Var<T> Sequential<T>::forward(const Var<T>& x) {
+  Var<T> h = x;
+  for (const auto& [name, layer] : this->children()) h = layer->forward(h);
+  return h;
+}
+
+template <class T>
+Shape Sequential<T>::output_shape(const Shape& input) const {
+  Shape s = input;
+  for (const auto& [name, layer] : this->children()) s = layer->output_shape(s);
+  return s;
+}
+
+Init default_init(Activation a) {
+  return a == Activation::relu ? Init::he_normal : Init::glorot_normal;
+}
+
+template <class T>
+std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activation activation,
+                                   Generator& g) {
+  if (sizes.size() < 2)
+    throw std::invalid_argument("mlp: needs at least an input and an output size");
+  auto model = std::make_shared<Sequential<T>>();
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    model->add(
+        std::make_shared<Linear<T>>(sizes[i], sizes[i + 1], true, g, default_init(activation)));
+    if (i + 2 == sizes.size()) break;
+    switch (activation) {
+      case Activation::relu:
+        model->add(std::make_shared<ReLU<T>>());
+        break;
+      case Activation::sigmoid:
+        model->add(std::make_shared<Sigmoid<T>>());
+        break;
+      case Activation::tanh:
+        model->add(std::make_shared<Tanh<T>>());
+        break;
+    }
+  }
+  return model;
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                            \
+  template class Linear<T>;                                                                \
+  template class ReLU<T>;                                                                  \
+  template class Sigmoid<T>;                                                               \
+  template class Tanh<T>;                                                                  \
+  template class Flatten<T>;                                                               \
+  template class Sequential<T>;                                                            \
+  template std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>&, Activation, \
+                                              Generator&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad::nn

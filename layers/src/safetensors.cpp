@@ -1,0 +1,276 @@
+#include "tapegrad/layers/safetensors.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <type_traits>
+
+namespace tapegrad {
+namespace {
+
+static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE 754 floats expected");
+
+std::runtime_error file_error(const std::string& path, const std::string& what) {
+  return std::runtime_error(path + ": " + what);
+}
+
+std::string quote(const std::string& s) {
+  return nlohmann::json(s).dump();
+}
+
+std::string shape_json(const Shape& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.rank(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+const StoredTensor* TensorFile::find(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+void write_file_atomically(const std::string& path, const std::string& contents) {
+  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      throw std::runtime_error(path + ": cannot write: " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  int err = ::fsync(fd) == 0 ? 0 : errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && std::rename(temp.c_str(), path.c_str()) != 0) err = errno;
+  if (err != 0) {
+    ::unlink(temp.c_str());
+    throw std::runtime_error(path + ": cannot write: " + std::strerror(err));
+  }
+}
+
+void save_tensors(const std::string& path, const TensorFile& file) {
+  std::vector<const std::pair<std::string, StoredTensor>*> order;
+  std::set<std::string> names;
+  for (const auto& entry : file.tensors) {
+    if (!names.insert(entry.first).second)
+      throw std::invalid_argument(path + ": tensor \"" + entry.first + "\" given twice");
+    if (entry.first == "__metadata__")
+      throw std::invalid_argument(path + ": \"__metadata__\" is not a valid tensor name");
+    order.push_back(&entry);
+  }
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  std::string header = "{";
+  if (!file.metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : file.metadata) {
+      header += (first ? "" : ",") + quote(k) + ":" + quote(v);
+      first = false;
+    }
+    header += "}";
+  }
+  std::string data;
+  for (const auto* entry : order) {
+    const StoredTensor& t = entry->second;
+    const bool f32 = t.f32.defined();
+    const char* bytes = f32 ? reinterpret_cast<const char*>(t.f32.data())
+                            : reinterpret_cast<const char*>(t.f64.data());
+    const std::size_t size = f32 ? t.f32.numel() * 4 : t.f64.numel() * 8;
+    if (header.size() > 1) header += ",";
+    header += quote(entry->first) + ":{\"dtype\":\"" + t.dtype() +
+              "\",\"shape\":" + shape_json(t.shape()) + ",\"data_offsets\":[" +
+              std::to_string(data.size()) + "," + std::to_string(data.size() + size) + "]}";
+    data.append(bytes, size);
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string contents(8, '\0');
+  std::uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) contents[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  contents += header;
+  contents += data;
+  write_file_atomically(path, contents);
+}
+
+TensorFile load_tensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw file_error(path, std::strerror(errno));
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 8)
+    throw file_error(path, "not a safetensors file: " + std::to_string(bytes.size()) +
+                               " bytes, too short for the header length");
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  if (n > max_safetensors_header)
+    throw file_error(path, "header length " + std::to_string(n) + " exceeds the limit of " +
+                               std::to_string(max_safetensors_header) + " bytes");
+  if (8 + n > bytes.size())
+    throw file_error(path, "header length " + std::to_string(n) +
+                               " runs past the end of the file (" + std::to_string(bytes.size()) +
+                               " bytes): truncated or not a safetensors file");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(n));
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(path, std::string("malformed JSON header: ") + e.what());
+  }
+  if (!header.is_object()) throw file_error(path, "the header is not a JSON object");
+  const std::size_t data_size = bytes.size() - 8 - n;
+  const char* data = bytes.data() + 8 + n;
+
+  TensorFile file;
+  struct Span {
+    std::size_t begin, end;
+    std::string name;
+  };
+  std::vector<Span> spans;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& v = it.value();
+    if (name == "__metadata__") {
+      if (!v.is_object()) throw file_error(path, "__metadata__ is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string())
+          throw file_error(path, "__metadata__ value of \"" + m.key() + "\" is not a string");
+        file.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = "tensor \"" + name + "\": ";
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets"))
+      throw file_error(path, what + "needs dtype, shape and data_offsets");
+    if (!v["dtype"].is_string()) throw file_error(path, what + "dtype is not a string");
+    const std::string dtype = v["dtype"].get<std::string>();
+    if (dtype != "F32" && dtype != "F64")
+      throw file_error(path, what + "unsupported dtype " + dtype + " (tapegrad reads F32 and F64)");
+    const nlohmann::json& js = v["shape"];
+    const nlohmann::json& jo = v["data_offsets"];
+    if (!js.is_array() || js.size() > max_rank)
+      throw file_error(
+          path, what + "shape is not an array of at most " + std::to_string(max_rank) + " dims");
+    Shape shape;
+    std::size_t numel = 1;
+    for (const auto& d : js) {
+      if (!d.is_number_unsigned()) throw file_error(path, what + "shape has a non-integer dim");
+      shape.push_back(d.get<std::size_t>());
+      numel *= shape.back();
+    }
+    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() ||
+        !jo[1].is_number_unsigned())
+      throw file_error(path, what + "data_offsets is not [begin, end]");
+    const std::size_t b = jo[0].get<std::size_t>(), e = jo[1].get<std::size_t>();
+    const std::size_t esize = dtype == "F32" ? 4 : 8;
+    if (e < b || e - b != numel * esize)
+      throw file_error(path, what + "data_offsets [" + std::to_string(b) + ", " +
+                                 std::to_string(e) + "] do not hold " + dtype + " " +
+                                 shape.to_string() + " (" + std::to_string(numel * esize) +
+                                 " bytes)");
+    if (e > data_size)
+      throw file_error(path, what + "data_offsets end at " + std::to_string(e) +
+                                 " but the data section has " + std::to_string(data_size) +
+                                 " bytes: the file is truncated or its header lies");
+    StoredTensor t;
+    if (esize == 4) {
+      t.f32 = Tensor<float>(shape);
+      std::memcpy(t.f32.data(), data + b, e - b);
+    } else {
+      t.f64 = Tensor<double>(shape);
+      std::memcpy(t.f64.data(), data + b, e - b);
+    }
+    spans.push_back({b, e, name});
+    file.tensors.emplace_back(name, std::move(t));
+  }
+  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) {
+    return x.begin < y.begin || (x.begin == y.begin && x.end < y.end);
+  });
+  std::size_t at = 0;
+  for (const Span& s : spans) {
+    if (s.begin < at)
+      throw file_error(path, "tensor \"" + s.name + "\": its data overlaps another tensor's");
+    if (s.begin > at)
+      throw file_error(path, "tensor \"" + s.name + "\": a gap of " + std::to_string(s.begin - at) +
+                                 " bytes before its data");
+    at = s.end;
+  }
+  if (at != data_size)
+    throw file_error(path, std::to_string(data_size - at) +
+                               " bytes of data after the last tensor: the header lies about "
+                               "the offsets");
+  std::sort(file.tensors.begin(), file.tensors.end(),
+            [&](const auto& x, const auto& y) { return x.first < y.first; });
+  return file;
+}
+
+namespace nn {
+
+template <class T>
+void save_parameters(const Module<T>& module, const std::string& path) {
+  TensorFile file;
+  for (const auto& [name, p] : module.named_parameters()) {
+    StoredTensor t;
+    if constexpr (std::is_same_v<T, float>)
+      t.f32 = p.value();
+    else
+      t.f64 = p.value();
+    file.tensors.emplace_back(name, std::move(t));
+  }
+  file.metadata["format"] = "pt";
+  save_tensors(path, file);
+}
+
+template <class T>
+void load_parameters(Module<T>& module, const std::string& path) {
+  const TensorFile file = load_tensors(path);
+  const char* want = std::is_same_v<T, float> ? "F32" : "F64";
+  std::vector<std::pair<std::string, Var<T>>> params = module.named_parameters();
+  std::vector<const Tensor<T>*> values;
+  std::set<std::string> expected;
+  for (auto& [name, p] : params) {
+    expected.insert(name);
+    const StoredTensor* t = file.find(name);
+    if (!t) throw file_error(path, "tensor \"" + name + "\" of the model is missing from the file");
+    if (t->dtype() != want)
+      throw file_error(path,
+                       "tensor \"" + name + "\" is " + t->dtype() + " but the model is " + want);
+    if (t->shape() != p.shape())
+      throw file_error(path, "tensor \"" + name + "\" has shape " + t->shape().to_string() +
+                                 " but the model's has shape " + p.shape().to_string());
+    if constexpr (std::is_same_v<T, float>)
+      values.push_back(&t->f32);
+    else
+      values.push_back(&t->f64);
+  }
+  for (const auto& [name, t] : file.tensors)
+    if (!expected.count(name))
+      throw file_error(path, "tensor \"" + name + "\" in the file is not a parameter of the model");
+  // Everything checked: only now change the module.
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].second.value() = *values[i];
+}
+
+template void save_parameters(const Module<float>&, const std::string&);
+template void save_parameters(const Module<double>&, const std::string&);
+template void load_parameters(Module<float>&, const std::string&);
+template void load_parameters(Module<double>&, const std::string&);
+
+}  // namespace nn
+}  // namespace tapegrad

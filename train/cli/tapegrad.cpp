@@ -1,0 +1,251 @@
+// The tapegrad command: train, evaluate and summarise classifiers.
+//   tapegrad train   --model mlp:784-256-128-10 --data fashion-mnist --out out
+//   tapegrad eval    --model mlp:784-256-128-10 --weights out/model.safetensors --data
+//   fashion-mnist tapegrad summary --model cnn
+// Every command takes --help. Errors are one line on stderr and a non-zero exit.
+#include <CLI/CLI.hpp>
+
+#include <sys/stat.h>
+#include <cstdio>
+#include <iostream>
+
+#include "tapegrad/layers/safetensors.hpp"
+#include "tapegrad/train/models.hpp"
+#include "tapegrad/train/readers.hpp"
+#include "tapegrad/train/trainer.hpp"
+
+using namespace tapegrad;
+
+namespace {
+
+struct DataOptions {
+  std::string data = "fashion-mnist";
+  std::string test;          // CSV: a separate test file
+  std::string label_column;  // CSV
+  bool standardize = false;
+};
+
+void add_data_options(CLI::App* cmd, DataOptions& d) {
+  cmd->add_option("--data", d.data,
+                  "fashion-mnist (the dataset-fashion-mnist package), an MNIST-layout IDX folder, "
+                  "or a CSV file with a header")
+      ->capture_default_str();
+  cmd->add_option("--test", d.test, "CSV only: the test set file");
+  cmd->add_option("--label-column", d.label_column, "CSV only: the label column (default: last)");
+  cmd->add_flag("--standardize", d.standardize,
+                "standardise each feature with the training set's mean and deviation");
+}
+
+// Validators whose messages name the value: "--lr: 'abc' is not a number".
+CLI::Validator number_at_least(double low, const char* what) {
+  return CLI::Validator(
+      [low, what](std::string& text) -> std::string {
+        std::size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || text.empty()) return "'" + text + "' is not a number";
+        if (!(v >= low) || (low > 0 && v == 0)) return "'" + text + "' is not " + what;
+        return "";
+      },
+      what);
+}
+const CLI::Validator non_negative = number_at_least(0, ">= 0");
+const CLI::Validator positive = number_at_least(1e-300, "> 0");
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The training and test sets named by the options, shaped for the model.
+std::pair<Dataset, Dataset> load_data(const DataOptions& d, const ModelSpec& spec) {
+  Dataset train, test;
+  if (d.data == "fashion-mnist" || is_directory(d.data)) {
+    const std::string folder = d.data == "fashion-mnist" ? fashion_mnist_folder : d.data;
+    train = load_mnist_folder(folder, "train");
+    test = load_mnist_folder(folder, "test");
+  } else {
+    CsvOptions csv;
+    csv.label_column = d.label_column;
+    train = read_csv(d.data, csv);
+    if (d.test.empty())
+      throw std::invalid_argument("--data " + d.data +
+                                  " is a CSV file: name its test set with --test");
+    csv.classes = train.classes;
+    test = read_csv(d.test, csv);
+    test.classes = train.classes = std::max(train.classes, test.classes);
+  }
+  if (d.standardize) {
+    const Standardizer s = Standardizer::fit(train);
+    s.apply(train);
+    s.apply(test);
+  }
+  shape_for_model(train, spec, d.data);
+  shape_for_model(test, spec, d.data);
+  return {std::move(train), std::move(test)};
+}
+
+void print_evaluation(const Evaluation& e, std::size_t n) {
+  std::printf("test loss %.4f, test accuracy %.4f (%zu samples)\n", e.loss, e.accuracy, n);
+  std::printf("per-class accuracy:");
+  for (std::size_t c = 0; c < e.per_class_accuracy.size(); ++c)
+    std::printf(" %zu:%.3f", c, e.per_class_accuracy[c]);
+  std::printf("\nconfusion matrix (rows: true class, columns: predicted):\n");
+  for (const auto& row : e.confusion) {
+    for (std::size_t v : row) std::printf(" %5zu", v);
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tapegrad: train and evaluate small neural networks"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tapegrad 0.1.0");
+
+  // ---- train ----
+  CLI::App* train_cmd =
+      app.add_subcommand("train", "train a classifier and evaluate it on the test set");
+  std::string model_text = default_model;
+  DataOptions data;
+  TrainOptions opts = default_train_options();
+  std::string out = "out", init, resume, schedule = "cosine", progress = "auto";
+  double val_split = 0.0;
+  std::uint64_t seed = 0;
+  bool no_shuffle = false;
+  train_cmd->add_option("--model", model_text, model_help)->capture_default_str();
+  add_data_options(train_cmd, data);
+  train_cmd->add_option("--epochs", opts.epochs, "passes over the training set")
+      ->capture_default_str()
+      ->check(positive);
+  train_cmd->add_option("--batch", opts.batch_size, "batch size")
+      ->capture_default_str()
+      ->check(positive);
+  train_cmd->add_option("--lr", opts.sgd.lr, "learning rate")
+      ->capture_default_str()
+      ->check(non_negative);
+  train_cmd->add_option("--momentum", opts.sgd.momentum, "SGD momentum")
+      ->capture_default_str()
+      ->check(non_negative);
+  train_cmd->add_flag("--nesterov,!--no-nesterov", opts.sgd.nesterov, "Nesterov momentum")
+      ->capture_default_str();
+  train_cmd->add_option("--weight-decay", opts.sgd.weight_decay, "L2 weight decay")
+      ->capture_default_str()
+      ->check(non_negative);
+  train_cmd
+      ->add_option("--schedule", schedule,
+                   "learning-rate schedule: constant, step[:EPOCHS[:GAMMA]], cosine[:MIN_LR], "
+                   "each optionally followed by ,warmup:STEPS")
+      ->capture_default_str();
+  train_cmd->add_option("--seed", seed, "seed of the initial weights and of the shuffling")
+      ->capture_default_str();
+  train_cmd
+      ->add_option(
+          "--val-split", val_split,
+          "fraction of the training set held out for validation (early stopping, best model)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
+  train_cmd
+      ->add_option("--patience", opts.patience,
+                   "early stopping: epochs without a better validation loss (0: off)")
+      ->capture_default_str();
+  train_cmd
+      ->add_option(
+          "--out", out,
+          "output folder: model.safetensors, metrics.csv, curves.svg, checkpoint.safetensors")
+      ->capture_default_str();
+  train_cmd->add_option("--init", init, "start from the parameters in this safetensors file");
+  train_cmd->add_option("--resume", resume, "continue the run saved in this checkpoint");
+  train_cmd->add_flag("--no-shuffle", no_shuffle, "keep the data order");
+  train_cmd
+      ->add_option("--max-steps", opts.max_steps,
+                   "stop after this many optimiser steps (0: no limit)")
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--progress", progress,
+                   "auto (a bar when stderr is a terminal), bar, lines, none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+
+  // ---- eval ----
+  CLI::App* eval_cmd = app.add_subcommand("eval", "evaluate saved weights on the test set");
+  std::string weights;
+  eval_cmd->add_option("--model", model_text, model_help)->capture_default_str();
+  eval_cmd->add_option("--weights", weights, "a safetensors file written by tapegrad train")
+      ->required();
+  add_data_options(eval_cmd, data);
+
+  // ---- summary ----
+  CLI::App* summary_cmd =
+      app.add_subcommand("summary", "print the model's layers, output shapes and parameter counts");
+  summary_cmd->add_option("--model", model_text, model_help)->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(
+        stderr, "tapegrad: error: %s (see tapegrad %s--help)\n", e.what(),
+        app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
+    return 2;
+  }
+
+  try {
+    ModelSpec spec = build_model(model_text, seed);
+    if (summary_cmd->parsed()) {
+      std::cout << spec.model->summary(spec.batch_shape(1));
+      return 0;
+    }
+    auto [train_set, test_set] = load_data(data, spec);
+    if (eval_cmd->parsed()) {
+      nn::load_parameters(*spec.model, weights);
+      print_evaluation(evaluate_classifier(*spec.model, test_set), test_set.size());
+      return 0;
+    }
+    if (!init.empty()) nn::load_parameters(*spec.model, init);
+    opts.schedule = LrSchedule::parse(schedule);
+    opts.seed = seed;
+    opts.shuffle = !no_shuffle;
+    opts.progress = progress == "bar"     ? TrainOptions::Progress::bar
+                    : progress == "lines" ? TrainOptions::Progress::lines
+                    : progress == "none"  ? TrainOptions::Progress::none
+                                          : TrainOptions::Progress::automatic;
+    if (::mkdir(out.c_str(), 0755) != 0 && !is_directory(out))
+      throw std::runtime_error(out + ": cannot create the output folder");
+    opts.metrics_path = out + "/metrics.csv";
+    opts.curves_path = out + "/curves.svg";
+    opts.checkpoint_path = out + "/checkpoint.safetensors";
+    Dataset fit = std::move(train_set), validation;
+    if (val_split > 0) std::tie(fit, validation) = split_validation(fit, val_split, seed);
+    std::printf(
+        "training %s on %zu samples (%s): epochs %zu, batch %zu, lr %g, momentum %g%s, "
+        "weight decay %g, schedule %s, seed %llu\n",
+        model_text.c_str(), fit.size(), data.data.c_str(), opts.epochs, opts.batch_size,
+        opts.sgd.lr, opts.sgd.momentum, opts.sgd.nesterov ? " (Nesterov)" : "",
+        opts.sgd.weight_decay, schedule.c_str(), static_cast<unsigned long long>(seed));
+    std::fflush(stdout);
+    const TrainResult r =
+        train_classifier(*spec.model, fit, val_split > 0 ? &validation : nullptr, opts, resume);
+    nn::save_parameters(*spec.model, out + "/model.safetensors");
+    const Evaluation e = evaluate_classifier(*spec.model, test_set);
+    std::printf("wrote %s/model.safetensors, %s/metrics.csv, %s/curves.svg (%zu steps%s)\n",
+                out.c_str(), out.c_str(), out.c_str(), r.steps,
+                r.stopped_early ? ", stopped early" : "");
+    std::printf("test accuracy %.4f (test loss %.4f, %zu images)\n", e.accuracy, e.loss,
+                test_set.size());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tapegrad: error: %s\n", e.what());
+    return 1;
+  }
+}

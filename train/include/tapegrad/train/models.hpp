@@ -1,0 +1,41 @@
+// The models the `tapegrad` command builds from a text spec, and the default training recipe.
+//   mlp:784-256-128-10[:relu|:tanh|:sigmoid]   an MLP with those layer sizes (ReLU by default)
+//   cnn                                        the 1-D CNN of cnn-fashion (benchmarks/README.md):
+//                                              an image's 28 rows as channels, its 28 columns as
+//                                              length
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tapegrad/layers/module.hpp"
+#include "tapegrad/train/dataset.hpp"
+#include "tapegrad/train/trainer.hpp"
+
+namespace tapegrad {
+
+struct ModelSpec {
+  std::string text;
+  std::shared_ptr<nn::Module<float>> model;
+  Shape sample_shape;  // one input sample, e.g. [784] or [28, 28]
+  // [n, sample shape...]
+  Shape batch_shape(std::size_t n) const;
+};
+
+inline constexpr const char* default_model = "mlp:784-256-128-10";
+inline constexpr const char* model_help =
+    "mlp:SIZES[:relu|tanh|sigmoid] (e.g. mlp:784-256-128-10) or cnn (the 1-D CNN for 28x28 "
+    "images)";
+
+// Builds the model named by `text`, initialised from `seed`; throws naming the text if invalid.
+ModelSpec build_model(const std::string& text, std::uint64_t seed);
+
+// Gives `data`'s inputs the model's sample shape (same number of values per sample); throws,
+// naming `source`, the model and both shapes, if the counts differ.
+void shape_for_model(Dataset& data, const ModelSpec& spec, const std::string& source);
+
+// The default recipe of `tapegrad train` (tuned for Fashion-MNIST; see README.md).
+TrainOptions default_train_options();
+
+}  // namespace tapegrad

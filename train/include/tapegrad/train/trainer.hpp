@@ -1,0 +1,73 @@
+// The training loop: forward → loss → backward → step → zero_grad, over epochs, with metrics,
+// progress, early stopping, checkpoints and resumption.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tapegrad/layers/module.hpp"
+#include "tapegrad/train/dataset.hpp"
+#include "tapegrad/train/metrics.hpp"
+#include "tapegrad/train/schedule.hpp"
+#include "tapegrad/train/sgd.hpp"
+
+namespace tapegrad {
+
+// Thrown when training cannot go on: a loss that became NaN or infinite, a bad checkpoint.
+class TrainingError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct TrainOptions {
+  std::size_t epochs = 15;
+  std::size_t batch_size = 64;
+  SgdOptions sgd{0.05, 0.9, 0.0, false, 0.0};
+  LrSchedule schedule;
+  std::uint64_t seed = 0;  // the shuffling stream
+  bool shuffle = true;
+  std::size_t patience =
+      0;  // stop after this many epochs without a better validation loss (0: never)
+  std::size_t max_steps = 0;    // stop after this many optimiser steps in all (0: no limit)
+  std::string checkpoint_path;  // rewritten atomically after every epoch (empty: none)
+  std::string metrics_path;     // metrics CSV, rewritten after every epoch (empty: none)
+  std::string curves_path;      // SVG of the loss and accuracy curves, likewise (empty: none)
+  enum class Progress { automatic, bar, lines, none };
+  Progress progress = Progress::automatic;  // automatic: a bar when stderr is a terminal
+  std::ostream* log = nullptr;              // epoch lines; nullptr: std::cout
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> history;
+  std::size_t best_epoch = 0;  // with validation: the epoch whose weights the model ends with
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  bool stopped_early = false;
+  std::size_t steps = 0;
+};
+
+// Trains `model` with softmax cross-entropy on `train` (inputs already shaped for the model),
+// evaluating `validation` (may be null) after each epoch. With validation, the model ends with
+// its best weights (lowest validation loss). With `resume_from`, continues the run saved in that
+// checkpoint: the final weights are bit-identical to an uninterrupted run's (same options, one
+// BLAS thread).
+TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
+                             const Dataset* validation, const TrainOptions& options,
+                             const std::string& resume_from = "");
+
+struct Evaluation {
+  double loss = 0;      // mean softmax cross-entropy
+  double accuracy = 0;  // fraction of argmax predictions equal to the label
+  std::vector<double> per_class_accuracy;
+  std::vector<std::vector<std::size_t>> confusion;  // [true class][predicted class]
+};
+
+// Evaluates `model` (in eval mode, recording nothing) on `data`, batch by batch.
+Evaluation evaluate_classifier(nn::Module<float>& model, const Dataset& data,
+                               std::size_t batch_size = 500);
+
+}  // namespace tapegrad

@@ -1,0 +1,91 @@
+#include "tapegrad/train/models.hpp"
+
+#include <stdexcept>
+#include <vector>
+
+#include "tapegrad/layers/layers.hpp"
+
+namespace tapegrad {
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= s.size(); ++i)
+    if (i == s.size() || s[i] == sep) {
+      parts.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  return parts;
+}
+
+std::invalid_argument bad_model(const std::string& text, const std::string& why) {
+  return std::invalid_argument("--model " + text + ": " + why + " (expected " + model_help + ")");
+}
+
+}  // namespace
+
+Shape ModelSpec::batch_shape(std::size_t n) const {
+  Shape s{n};
+  for (std::size_t d : sample_shape) s.push_back(d);
+  return s;
+}
+
+ModelSpec build_model(const std::string& text, std::uint64_t seed) {
+  nn::Generator g(seed);
+  ModelSpec spec;
+  spec.text = text;
+  const std::vector<std::string> parts = split(text, ':');
+  if (parts[0] == "mlp") {
+    if (parts.size() < 2 || parts.size() > 3) throw bad_model(text, "give the layer sizes");
+    std::vector<std::size_t> sizes;
+    for (const std::string& f : split(parts[1], '-')) {
+      std::size_t used = 0;
+      unsigned long v = 0;
+      try {
+        v = std::stoul(f, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != f.size() || f.empty() || v == 0 || f[0] == '-' || f[0] == '+')
+        throw bad_model(text, "\"" + f + "\" is not a positive layer size");
+      sizes.push_back(v);
+    }
+    if (sizes.size() < 2) throw bad_model(text, "an MLP needs at least two sizes");
+    nn::Activation act = nn::Activation::relu;
+    if (parts.size() == 3) {
+      if (parts[2] == "tanh")
+        act = nn::Activation::tanh;
+      else if (parts[2] == "sigmoid")
+        act = nn::Activation::sigmoid;
+      else if (parts[2] != "relu")
+        throw bad_model(text, "unknown activation \"" + parts[2] + "\"");
+    }
+    spec.model = nn::mlp<float>(sizes, act, g);
+    spec.sample_shape = Shape{sizes[0]};
+    return spec;
+  }
+  throw bad_model(text, "unknown model \"" + parts[0] + "\"");
+}
+
+void shape_for_model(Dataset& data, const ModelSpec& spec, const std::string& source) {
+  const Shape have = data.sample_shape();
+  if (have.numel() != spec.sample_shape.numel())
+    throw ShapeError("model " + spec.text + " takes samples of shape " +
+                     spec.sample_shape.to_string() + " (" +
+                     std::to_string(spec.sample_shape.numel()) + " values) but " + source +
+                     " has samples of shape " + have.to_string() + " (" +
+                     std::to_string(have.numel()) + " values)");
+  data.inputs.reshape_in_place(spec.batch_shape(data.size()));
+}
+
+TrainOptions default_train_options() {
+  TrainOptions o;
+  o.epochs = 15;
+  o.batch_size = 64;
+  o.sgd = SgdOptions{0.05, 0.9, 0.0, true, 5e-4};
+  o.schedule = LrSchedule::parse("cosine");
+  return o;
+}
+
+}  // namespace tapegrad
