@@ -1,0 +1,157 @@
+// Parameter files: round trip, exact bytes, and every way a file can be wrong.
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "helpers.hpp"
+#include "tapegrad/layers/layers.hpp"
+#include "tapegrad/layers/safetensors.hpp"
+
+using namespace tapegrad;
+using namespace tapegrad::nn;
+
+namespace {
+std::string temp(const std::string& name) {
+  return "/tmp/tapegrad_test_st_" + name;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+// A file with `header` as its JSON and `data` after it (header length as given, or the true one).
+std::string file_with(const std::string& header, const std::string& data, long long length = -1) {
+  std::string out(8, '\0');
+  const unsigned long long n = length < 0 ? header.size() : static_cast<unsigned long long>(length);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + header + data;
+}
+std::shared_ptr<Sequential<float>> small_model(std::uint64_t seed) {
+  Generator g(seed);
+  return mlp<float>({3, 2, 2}, Activation::relu, g);
+}
+}  // namespace
+
+TEST_CASE("safetensors: parameters round-trip bit for bit, float and double") {
+  const std::string path = temp("roundtrip.safetensors");
+  auto a = small_model(1), b = small_model(2);
+  save_parameters(*a, path);
+  load_parameters(*b, path);
+  for (std::size_t i = 0; i < a->parameters().size(); ++i)
+    test::check_close(b->parameters()[i].value(), a->parameters()[i].value(), 0);
+  Generator g(3), h(4);
+  auto da = mlp<double>({4, 3}, Activation::tanh, g), db = mlp<double>({4, 3}, Activation::tanh, h);
+  save_parameters(*da, path);
+  load_parameters(*db, path);
+  test::check_close(db->parameters()[0].value(), da->parameters()[0].value(), 0);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("safetensors: the exact bytes of a tiny file") {
+  const std::string path = temp("golden.safetensors");
+  TensorFile f;
+  StoredTensor b, a;
+  b.f32 = Tensor<float>({2}, {1.0f, -2.0f});
+  a.f64 = Tensor<double>({1, 1}, {0.5});
+  f.tensors = {{"b", b}, {"a", a}};
+  f.metadata["format"] = "pt";
+  save_tensors(path, f);
+  const std::string header =
+      R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F64","shape":[1,1],"data_offsets":[0,8]},)"
+      R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
+  std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
+  const std::string data = std::string("\x00\x00\x00\x00\x00\x00\xe0\x3f", 8) +  // 0.5 (f64 LE)
+                           std::string("\x00\x00\x80\x3f\x00\x00\x00\xc0", 8);   // 1, −2 (f32 LE)
+  CHECK(read_bytes(path) == file_with(padded, data));
+  CHECK(padded.size() % 8 == 0);
+  const TensorFile back = load_tensors(path);
+  REQUIRE(back.tensors.size() == 2);
+  CHECK(back.tensors[0].first == "a");
+  CHECK(back.tensors[0].second.f64[0] == 0.5);
+  CHECK(back.tensors[1].second.f32[1] == -2.0f);
+  CHECK(back.metadata.at("format") == "pt");
+  std::remove(path.c_str());
+}
+
+TEST_CASE(
+    "safetensors: every malformed file is refused, naming file and tensor, changing nothing") {
+  const std::string path = temp("bad.safetensors");
+  auto model = small_model(5);
+  save_parameters(*model, path);
+  const std::string good = read_bytes(path);
+  const Tensor<float> before = model->parameters()[0].value();
+  auto refused = [&](const std::string& bytes, const std::string& expected) {
+    write_bytes(path, bytes);
+    const std::string msg = test::error_of([&] { load_parameters(*model, path); });
+    INFO(msg);
+    CHECK(msg.find(path) != std::string::npos);
+    CHECK(msg.find(expected) != std::string::npos);
+    test::check_close(model->parameters()[0].value(), before, 0);  // unchanged
+  };
+  auto header_of = [&](const std::string& bytes) {
+    unsigned long long n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+    return bytes.substr(8, n);
+  };
+  const std::string h = header_of(good), data = good.substr(8 + h.size());
+  auto replace = [](std::string s, const std::string& from, const std::string& to) {
+    const std::size_t at = s.find(from);
+    REQUIRE(at != std::string::npos);
+    return s.replace(at, from.size(), to);
+  };
+
+  refused(good.substr(0, good.size() - 4), "the file is truncated");
+  refused(good + "junk", "bytes of data after the last tensor");
+  refused(good.substr(0, 5), "too short");
+  refused(file_with(h, data, static_cast<long long>(good.size())), "runs past the end");
+  refused(file_with(h, data, 200'000'000), "exceeds the limit");
+  refused(file_with("{not json", data), "malformed JSON header");
+  refused(file_with(replace(h, "\"0.bias\"", "\"0.bias_renamed\""), data),
+          "tensor \"0.bias\" of the model is missing");
+  refused(file_with(replace(h, "\"shape\":[2,3]", "\"shape\":[3,2]"), data),
+          "tensor \"0.weight\" has shape [3, 2] but the model's has shape [2, 3]");
+  refused(file_with(replace(h, "\"dtype\":\"F32\"", "\"dtype\":\"BF16\""), data),
+          "unsupported dtype BF16");
+  refused(file_with(replace(h, "\"data_offsets\":[0,8]", "\"data_offsets\":[0,12]"), data),
+          "do not hold F32");
+  // An extra tensor in the file: append a 4-byte F32 scalar.
+  std::string extra = h.substr(0, h.find_last_not_of(' '));  // without the closing brace
+  const std::size_t end = data.size();
+  extra += ",\"surplus\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[" + std::to_string(end) +
+           "," + std::to_string(end + 4) + "]}}";
+  refused(file_with(extra, data + std::string(4, '\0')),
+          "\"surplus\" in the file is not a parameter");
+  // F64 file into a float model.
+  Generator g(6);
+  auto dmodel = mlp<double>({3, 2, 2}, Activation::relu, g);
+  save_parameters(*dmodel, path);
+  refused(read_bytes(path), "is F64 but the model is F32");
+  CHECK(test::error_of([&] {
+          load_parameters(*model, "/nonexistent/x.safetensors");
+        }).find("/nonexistent/x.safetensors") != std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("safetensors: a failed save leaves the previous file intact") {
+  const std::string path = temp("keep.safetensors");
+  auto model = small_model(7);
+  save_parameters(*model, path);
+  const std::string good = read_bytes(path);
+  CHECK(test::error_of([&] {
+          save_parameters(*model, "/nonexistent-dir/m.safetensors");
+        }).find("cannot write") != std::string::npos);
+  TensorFile dup;
+  StoredTensor t;
+  t.f32 = Tensor<float>::zeros({1});
+  dup.tensors = {{"x", t}, {"x", t}};
+  CHECK(test::error_of([&] { save_tensors(path, dup); }).find("\"x\" given twice") !=
+        std::string::npos);
+  CHECK(read_bytes(path) == good);
+  std::remove(path.c_str());
+}
