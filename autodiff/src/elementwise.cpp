@@ -75,8 +75,9 @@ Var<T> sign(const Var<T>& x) {
 
 template <class T>
 Var<T> relu(const Var<T>& x) {
+  // Written so that NaN stays NaN (as in PyTorch): v > 0 ? v : 0 would turn it into 0.
   return unary_op(
-      "relu", x, [](T v) { return v > 0 ? v : T(0); }, [](T v, T) { return v > 0 ? T(1) : T(0); });
+      "relu", x, [](T v) { return v <= 0 ? T(0) : v; }, [](T v, T) { return v > 0 ? T(1) : T(0); });
 }
 
 template <class T>

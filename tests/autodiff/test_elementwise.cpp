@@ -138,3 +138,11 @@ TEST_CASE("elementwise: float exp, sigmoid and tanh stay within a few ulp of the
   CHECK(ts[1] == 1.f);
   CHECK(std::isnan(ts[4]));
 }
+
+TEST_CASE("elementwise: NaN propagates through every op (no silent NaN swallowing)") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Var<float> x(Tensor<float>({1}, {nan}));
+  for (auto op : {relu<float>, sigmoid<float>, tanh<float>, exp<float>, abs<float>, softplus<float>,
+                  log_sigmoid<float>, sqrt<float>, log<float>})
+    CHECK(std::isnan(op(x).item()));
+}
