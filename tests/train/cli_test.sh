@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The tapegrad command: help, one-line errors with a non-zero exit, and a train → eval round
+# trip on a small CSV problem. Usage: cli_test.sh path/to/tapegrad
+set -u
+bin=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+failures=0
+check() {  # check NAME EXPECTED_STATUS PATTERN -- command...
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out status
+  out=$("$@" 2>&1)
+  status=$?
+  if [[ $status -ne $want ]] || ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL $name: status $status (wanted $want), output:"
+    echo "$out" | head -20
+    failures=$((failures + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+one_line() {  # errors are exactly one line, never a stack trace
+  local lines
+  lines=$("$@" 2>&1 | wc -l)
+  [[ $lines -eq 1 ]] || { echo "FAIL one-line error for: $*"; failures=$((failures + 1)); }
+}
+
+check "train --help" 0 "--model" -- "$bin" train --help
+check "eval --help" 0 "--weights" -- "$bin" eval --help
+check "summary" 0 "total +235146" -- "$bin" summary --model mlp:784-256-128-10
+check "no command" 2 "error" -- "$bin"
+check "unknown flag" 2 "error: .*--bogus" -- "$bin" train --bogus
+check "bad number" 2 "--lr: 'abc' is not a number" -- "$bin" train --lr abc
+check "bad model" 1 "--model mlp:78x: \"78x\" is not a positive layer size" -- "$bin" summary --model mlp:78x
+check "missing data" 1 "/nonexistent.csv" -- "$bin" train --data /nonexistent.csv --test /x.csv --out "$dir/o"
+check "eval needs weights" 2 "--weights" -- "$bin" eval --model mlp:4-3
+one_line "$bin" train --bogus
+one_line "$bin" summary --model nonsense
+
+# Two well-separated classes in 4 features.
+{
+  echo "f1,f2,f3,f4,label"
+  for i in $(seq 0 199); do
+    c=$((i % 2))
+    awk -v i="$i" -v c="$c" 'BEGIN { srand(i); s = c ? 1 : -1;
+      printf "%.4f,%.4f,%.4f,%.4f,%d\n", s + rand() - 0.5, s * 0.5 + rand() - 0.5, rand(), -s + rand() - 0.5, c }'
+  done
+} >"$dir/train.csv"
+head -1 "$dir/train.csv" >"$dir/test.csv"
+tail -n 60 "$dir/train.csv" >>"$dir/test.csv"
+check "train on CSV" 0 "test accuracy 1.0000" -- "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" \
+  --test "$dir/test.csv" --epochs 5 --batch 16 --lr 0.05 --out "$dir/run" --progress none --val-split 0.1
+for f in model.safetensors metrics.csv curves.svg checkpoint.safetensors; do
+  [[ -s "$dir/run/$f" ]] || { echo "FAIL missing $f"; failures=$((failures + 1)); }
+done
+check "eval the saved weights" 0 "test accuracy 1.0000" -- "$bin" eval --model mlp:4-8-2 \
+  --weights "$dir/run/model.safetensors" --data "$dir/train.csv" --test "$dir/test.csv"
+check "eval with the wrong model" 1 "has shape \[8, 4\]|model.safetensors" -- "$bin" eval --model mlp:4-9-2 \
+  --weights "$dir/run/model.safetensors" --data "$dir/train.csv" --test "$dir/test.csv"
+check "resume from the checkpoint" 0 "resumed from" -- "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" \
+  --test "$dir/test.csv" --epochs 6 --batch 16 --lr 0.05 --out "$dir/run2" --progress none \
+  --val-split 0.1 --resume "$dir/run/checkpoint.safetensors"
+printf 'f1,f2,f3,f4,label\n1,2,3,4,0\n1,2\n' >"$dir/bad.csv"
+check "bad CSV row" 1 "bad.csv:3: expected 5 fields, found 2" -- "$bin" train --model mlp:4-8-2 \
+  --data "$dir/bad.csv" --test "$dir/test.csv" --out "$dir/o"
+
+if [[ $failures -gt 0 ]]; then
+  echo "$failures CLI check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"
