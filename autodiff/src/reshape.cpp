@@ -113,12 +113,41 @@ Var<T> transpose(const Var<T>& x) {
   return transpose(x, 0, 1);
 }
 
+namespace {
+// dst = src reversed along `axis` (x viewed as [outer, n, inner]); adds unless overwrite.
+template <class T>
+void reverse_axis(const T* src, const Shape& s, std::size_t axis, T* dst, bool overwrite) {
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < axis; ++d) outer *= s[d];
+  for (std::size_t d = axis + 1; d < s.rank(); ++d) inner *= s[d];
+  const std::size_t n = s[axis];
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t j = 0; j < n; ++j) {
+      const T* from = src + (o * n + (n - 1 - j)) * inner;
+      T* to = dst + (o * n + j) * inner;
+      for (std::size_t i = 0; i < inner; ++i) to[i] = overwrite ? from[i] : to[i] + from[i];
+    }
+}
+}  // namespace
+
+template <class T>
+Var<T> flip(const Var<T>& x, long axis) {
+  const std::size_t a = normalize_axis("flip", axis, x.shape());
+  Tensor<T> y(x.shape());
+  reverse_axis(x.value().data(), x.shape(), a, y.data(), true);
+  return make_op<T>("flip", {x}, std::move(y), [a](const Tensor<T>& gy, Gradients<T>& g) {
+    GradSlot<T> slot = g.slot(0);
+    reverse_axis(gy.data(), gy.shape(), a, slot.data, slot.overwrite);
+  });
+}
+
 #define TAPEGRAD_INSTANTIATE(T)                                        \
   template Var<T> reshape(const Var<T>&, const Shape&);                \
   template Var<T> reshape(const Var<T>&, std::initializer_list<long>); \
   template Var<T> flatten(const Var<T>&, long, long);                  \
   template Var<T> transpose(const Var<T>&, long, long);                \
-  template Var<T> transpose(const Var<T>&);
+  template Var<T> transpose(const Var<T>&);                            \
+  template Var<T> flip(const Var<T>&, long);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

@@ -25,4 +25,10 @@ Var<T> transpose(const Var<T>& x, long axis0, long axis1);
 template <class T>
 Var<T> transpose(const Var<T>& x);
 
+// Reverses x along one axis: y[…, i, …] = x[…, n − 1 − i, …].  gx = flip(gy) (a permutation's
+// adjoint is its inverse, and flip is its own inverse). conv1d(x, flip(w, -1)) is a true
+// convolution.
+template <class T>
+Var<T> flip(const Var<T>& x, long axis);
+
 }  // namespace tapegrad

@@ -1,0 +1,28 @@
+// 1-D pooling over the last axis of x: [N, C, L] → [N, C, L_out],
+// L_out = ⌊(L + 2p − k)/s⌋ + 1 (stride 0 means stride = kernel; p ≤ k/2, as PyTorch requires).
+// Derivations: docs/derivations.md#pooling.
+#pragma once
+
+#include <cstddef>
+
+#include "tapegrad/autodiff/var.hpp"
+
+namespace tapegrad {
+
+// Output length of a pooling window; throws naming every parameter when they do not fit.
+std::size_t pool1d_output_length(std::size_t length, std::size_t kernel, std::size_t stride,
+                                 std::size_t padding);
+
+// y[n, c, t] = max of the window x[n, c, t·s − p … t·s − p + k − 1] (padding counts as −∞).
+// The gradient goes to the window's maximum; on ties, to the first (leftmost) maximum. NaN wins.
+template <class T>
+Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride = 0,
+                  std::size_t padding = 0);
+
+// y[n, c, t] = (1/k) Σ of the window (padding counts as 0 and is counted in k, as PyTorch's
+// default count_include_pad).  Each input in a window receives gy/k.
+template <class T>
+Var<T> avg_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride = 0,
+                  std::size_t padding = 0);
+
+}  // namespace tapegrad

@@ -1,0 +1,163 @@
+// conv1d: the seeds' worked examples and formulas, the fast path against the naive oracle,
+// gradchecks over a table of cases; flip.
+#include "helpers.hpp"
+
+using namespace tapegrad;
+using test::check_gradients;
+
+namespace {
+Tensor<double> row(std::initializer_list<double> v) {
+  return Tensor<double>(Shape{1, 1, v.size()}, v);
+}
+Tensor<double> conv_values(const Tensor<double>& x, const Tensor<double>& k, const Padding& p) {
+  return conv1d(Var<double>(x), Var<double>(k), Var<double>(), 1, p).value();
+}
+}  // namespace
+
+TEST_CASE("conv1d: the seeds' example [1, 2, 3, 4] with kernel [2, 0, 1]") {
+  const Tensor<double> x = row({1, 2, 3, 4}), k = row({2, 0, 1});
+  // As a cross-correlation (what the seeds compute by hand while calling it convolution "with
+  // kernel flipping"): full pads 2 zeros each side, same 1 each side.
+  test::check_close(conv_values(x, k, "full"), row({1, 2, 5, 8, 6, 8}));
+  test::check_close(conv_values(x, k, "same"), row({2, 5, 8, 6}));
+  test::check_close(conv_values(x, k, "valid"), row({5, 8}));
+  // The true convolution flips the kernel: [1, 0, 2].
+  const Tensor<double> flipped = flip(Var<double>(k), -1).value();
+  test::check_close(flipped, row({1, 0, 2}));
+  test::check_close(conv_values(x, flipped, "full"), row({2, 4, 7, 10, 3, 4}));
+}
+
+TEST_CASE("conv1d: output lengths from the formula, including where the seeds' arithmetic slips") {
+  struct Case {
+    std::size_t length, kernel, stride;
+    Padding padding;
+    std::size_t dilation, expected;
+  };
+  // expected = ⌊(L + 2p − d(K − 1) − 1)/s⌋ + 1, computed here by hand.
+  const Case cases[] = {
+      {256, 8, 2, 0, 1, 125},  // seed 000 Q7, first layer: (256 − 8)/2 + 1 = 125 ✓
+      {25, 4, 1, 1, 1, 24},    // seed 000 Q7, last layer ✓
+      {64, 8, 2, 3, 1, 32},    // seed 000 Q8.1(a) ✓
+      {64, 2, 2, 3, 7, 32},    // seed 000 Q8.1(b): K_eff = 8 ✓
+      {8, 2, 2, 0, 1, 4},      // seed 000 Q8.3(a) ✓
+      {8, 5, 1, 2, 2, 4},      // seed 000 Q8.3(b): K_eff = 9, (8 + 4 − 9)/1 + 1 = 4 ✓
+      {8, 3, 3, 1, 1, 3},      // seed 000 Q8.3(c) claims 4: (8 + 2 − 3)/3 + 1 = ⌊7/3⌋ + 1 = 3
+      {128, 8, 2, 3, 1, 64},   // seed 001 Q4: 128 → 64 (then 2×2 pooling → 32) ✓
+      {10, 3, 1, "valid", 1, 8},
+      {10, 4, 1, "same", 1, 10},  // even kernel: the extra zero goes right
+      {10, 3, 1, "same", 2, 10},  // K_eff = 5
+      {10, 3, 1, "full", 2, 14},  // L + K_eff − 1
+      {7, 7, 1, 0, 1, 1},         // K = L
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.length);
+    CAPTURE(c.kernel);
+    CHECK(conv1d_output_length(c.length, c.kernel, c.stride, c.padding, c.dilation) == c.expected);
+  }
+  CHECK(Padding("same").resolve(4, 1) == std::pair<std::size_t, std::size_t>{1, 2});
+  CHECK(test::error_of([] {
+          conv1d_output_length(3, 5, 1, 0, 1);
+        }).find("shorter than the effective kernel") != std::string::npos);
+  CHECK(test::error_of([] { conv1d_output_length(10, 3, 0, 0, 1); }).find("stride 0") !=
+        std::string::npos);
+  CHECK(test::error_of([] { conv1d_output_length(10, 3, 1, 0, 0); }).find("dilation 0") !=
+        std::string::npos);
+  CHECK(test::error_of([] {
+          conv1d_output_length(10, 3, 2, "same", 1);
+        }).find("\"same\" needs stride 1") != std::string::npos);
+  CHECK(test::error_of([] { Padding("half"); }).find("unknown padding \"half\"") !=
+        std::string::npos);
+  Var<double> x(Tensor<double>::zeros({2, 3, 10})), w(Tensor<double>::zeros({4, 5, 3}));
+  CHECK(test::error_of([&] {
+          conv1d(x, w);
+        }).find("[2, 3, 10] has 3 channels but weight [4, 5, 3]") != std::string::npos);
+}
+
+TEST_CASE("conv1d: gradcheck over strides, dilations, paddings, kernels, channels, batch, bias") {
+  struct Case {
+    std::size_t n, c_in, c_out, length, kernel, stride, dilation;
+    Padding padding;
+    bool bias;
+  };
+  const Case cases[] = {
+      {2, 3, 4, 9, 3, 1, 1, 0, true},        {2, 3, 4, 9, 3, 2, 1, 1, true},
+      {1, 2, 3, 10, 3, 1, 2, "same", false}, {2, 2, 2, 7, 2, 1, 1, "same", true},
+      {1, 3, 2, 6, 3, 1, 2, "full", true},   {2, 2, 3, 8, 1, 1, 1, 0, false},
+      {1, 2, 2, 5, 5, 1, 1, 0, true},        {2, 1, 1, 11, 3, 2, 2, 2, true},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.kernel);
+    CAPTURE(c.stride);
+    CAPTURE(c.dilation);
+    const Tensor<double> x = test::random_tensor({c.n, c.c_in, c.length}, 111);
+    const Tensor<double> w = test::random_tensor({c.c_out, c.c_in, c.kernel}, 112);
+    const Tensor<double> b = test::random_tensor({c.c_out}, 113);
+    if (c.bias)
+      check_gradients(
+          [&](const auto& in) {
+            return conv1d(in[0], in[1], in[2], c.stride, c.padding, c.dilation);
+          },
+          {x, w, b});
+    else
+      check_gradients(
+          [&](const auto& in) {
+            return conv1d(in[0], in[1], Var<double>(), c.stride, c.padding, c.dilation);
+          },
+          {x, w});
+  }
+}
+
+TEST_CASE_TEMPLATE("conv1d: the fast path agrees with the naive oracle, forward and backward", T,
+                   float, double) {
+  std::uint64_t seed = 120;
+  for (std::size_t stride : {1, 2, 3})
+    for (std::size_t dilation : {1, 2})
+      for (std::size_t pad : {0, 1, 3}) {
+        const Tensor<T> x = test::random_tensor<T>({3, 4, 17}, ++seed);
+        const Tensor<T> w = test::random_tensor<T>({5, 4, 3}, ++seed);
+        const Tensor<T> b = test::random_tensor<T>({5}, ++seed);
+        Var<T> xv = Var<T>::parameter(x), wv = Var<T>::parameter(w), bv = Var<T>::parameter(b);
+        Var<T> y = conv1d(xv, wv, bv, stride, pad, dilation);
+        const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+        test::check_close(y.value(), reference::conv1d(x, w, b, stride, pad, dilation), tol);
+        const Tensor<T> gy = test::random_tensor<T>(y.shape(), ++seed);
+        y.backward(gy);
+        Tensor<T> gx, gw, gb;
+        reference::conv1d_backward(x, w, gy, stride, pad, dilation, gx, gw, gb);
+        test::check_close(xv.grad(), gx, tol);
+        test::check_close(wv.grad(), gw, tol);
+        test::check_close(bv.grad(), gb, tol);
+      }
+}
+
+TEST_CASE(
+    "conv1d: seed 001 Q5 — a valid 2-layer net, |a²| = d − k₁ − k₂ + 2, ∇h¹ = full conv of ∇a² "
+    "with flip(w²)") {
+  const std::size_t d = 12, k1 = 4, k2 = 3;
+  Var<double> x(test::random_tensor({1, 1, d}, 130));
+  Var<double> w1 = Var<double>::parameter(test::random_tensor({1, 1, k1}, 131));
+  Var<double> w2 = Var<double>::parameter(test::random_tensor({1, 1, k2}, 132));
+  Var<double> a1 = conv1d(x, w1);
+  Var<double> h1 = relu(a1);
+  h1.retain_grad();
+  Var<double> a2 = conv1d(h1, w2);
+  a2.retain_grad();
+  CHECK(a2.shape()[2] == d - k1 - k2 + 2);
+  sum(relu(a2) * Var<double>(test::random_tensor(a2.shape(), 133))).backward();
+  // Computed the second way: the full (cross-correlation) of ∇a² with the flipped kernel.
+  const Tensor<double> via_full =
+      conv1d(Var<double>(a2.grad()), flip(w2, -1), Var<double>(), 1, Padding::full()).value();
+  test::check_close(h1.grad(), via_full, 1e-12);
+  // With full convolutions instead (Q5.4): |a²| = d + k₁ + k₂ − 2 (the seed writes − 1).
+  Var<double> f2 = conv1d(conv1d(x, w1, Var<double>(), 1, "full"), w2, Var<double>(), 1, "full");
+  CHECK(f2.shape()[2] == d + k1 + k2 - 2);
+}
+
+TEST_CASE("flip: values along any axis, and gradcheck") {
+  const Tensor<double> x = test::random_tensor({2, 3, 4}, 140);
+  const Tensor<double> f = flip(Var<double>(x), 1).value();
+  CHECK(f.at({1, 0, 2}) == x.at({1, 2, 2}));
+  test::check_close(flip(flip(Var<double>(x), -1), -1).value(), x);
+  for (long axis : {0L, 1L, -1L})
+    check_gradients([axis](const auto& in) { return flip(in[0], axis); }, {x});
+}
