@@ -38,6 +38,72 @@ Shape Linear<T>::output_shape(const Shape& input) const {
 }
 
 template <class T>
+Conv1d<T>::Conv1d(std::size_t in, std::size_t out, std::size_t kernel, Generator& g,
+                  std::size_t stride, Padding padding, std::size_t dilation, bool has_bias,
+                  Init init)
+    : in_(in), out_(out), kernel_(kernel), stride_(stride), dilation_(dilation), padding_(padding) {
+  if (in == 0 || out == 0 || kernel == 0)
+    throw std::invalid_argument("Conv1d: channels and kernel must be positive, got in " +
+                                std::to_string(in) + ", out " + std::to_string(out) + ", kernel " +
+                                std::to_string(kernel));
+  Tensor<T> w(Shape{out, in, kernel});
+  initialize(w, init, g);
+  weight = this->register_parameter("weight", std::move(w));
+  if (has_bias) bias = this->register_parameter("bias", Tensor<T>::zeros({out}));
+}
+
+template <class T>
+Var<T> Conv1d<T>::forward(const Var<T>& x) {
+  return conv1d(x, weight, bias, stride_, padding_, dilation_);
+}
+
+template <class T>
+std::string Conv1d<T>::name() const {
+  return "Conv1d(" + std::to_string(in_) + ", " + std::to_string(out_) +
+         ", kernel_size=" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) +
+         ", padding=" + padding_.to_string() + ", dilation=" + std::to_string(dilation_) +
+         (bias.defined() ? "" : ", bias=False") + ")";
+}
+
+template <class T>
+Shape Conv1d<T>::output_shape(const Shape& input) const {
+  if (input.rank() != 3 || input[1] != in_)
+    throw ShapeError(name() + ": expects input [N, " + std::to_string(in_) + ", L], got " +
+                     input.to_string());
+  return Shape{input[0], out_,
+               conv1d_output_length(input[2], kernel_, stride_, padding_, dilation_)};
+}
+
+template <class T>
+Var<T> MaxPool1d<T>::forward(const Var<T>& x) {
+  return max_pool1d(x, kernel_, stride_, padding_);
+}
+template <class T>
+std::string MaxPool1d<T>::name() const {
+  return "MaxPool1d(kernel_size=" + std::to_string(kernel_) +
+         ", stride=" + std::to_string(stride_) + ", padding=" + std::to_string(padding_) + ")";
+}
+template <class T>
+Shape MaxPool1d<T>::output_shape(const Shape& input) const {
+  if (input.rank() != 3) throw ShapeError(name() + ": expects [N, C, L], got " + input.to_string());
+  return Shape{input[0], input[1], pool1d_output_length(input[2], kernel_, stride_, padding_)};
+}
+template <class T>
+Var<T> AvgPool1d<T>::forward(const Var<T>& x) {
+  return avg_pool1d(x, kernel_, stride_, padding_);
+}
+template <class T>
+std::string AvgPool1d<T>::name() const {
+  return "AvgPool1d(kernel_size=" + std::to_string(kernel_) +
+         ", stride=" + std::to_string(stride_) + ", padding=" + std::to_string(padding_) + ")";
+}
+template <class T>
+Shape AvgPool1d<T>::output_shape(const Shape& input) const {
+  if (input.rank() != 3) throw ShapeError(name() + ": expects [N, C, L], got " + input.to_string());
+  return Shape{input[0], input[1], pool1d_output_length(input[2], kernel_, stride_, padding_)};
+}
+
+template <class T>
 Var<T> ReLU<T>::forward(const Var<T>& x) {
   return relu(x);
 }
@@ -123,14 +189,37 @@ std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activa
   return model;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                            \
-  template class Linear<T>;                                                                \
-  template class ReLU<T>;                                                                  \
-  template class Sigmoid<T>;                                                               \
-  template class Tanh<T>;                                                                  \
-  template class Flatten<T>;                                                               \
-  template class Sequential<T>;                                                            \
-  template std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>&, Activation, \
+template <class T>
+std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, std::size_t length,
+                                     std::size_t classes, std::size_t kernel, std::size_t pool,
+                                     Generator& g) {
+  if (channels.size() < 2) throw std::invalid_argument("cnn1d: needs input and conv channels");
+  auto model = std::make_shared<Sequential<T>>();
+  for (std::size_t i = 1; i < channels.size(); ++i) {
+    model->add(std::make_shared<Conv1d<T>>(channels[i - 1], channels[i], kernel, g, 1, kernel / 2));
+    model->add(std::make_shared<ReLU<T>>());
+    model->add(std::make_shared<MaxPool1d<T>>(pool));
+  }
+  model->add(std::make_shared<Flatten<T>>());
+  const Shape out = model->output_shape(Shape{1, channels[0], length});
+  model->add(std::make_shared<Linear<T>>(out[1], classes, true, g));
+  return model;
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                               \
+  template class Linear<T>;                                                                   \
+  template class Conv1d<T>;                                                                   \
+  template class MaxPool1d<T>;                                                                \
+  template class AvgPool1d<T>;                                                                \
+  template std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>&, std::size_t, \
+                                                std::size_t, std::size_t, std::size_t,        \
+                                                Generator&);                                  \
+  template class ReLU<T>;                                                                     \
+  template class Sigmoid<T>;                                                                  \
+  template class Tanh<T>;                                                                     \
+  template class Flatten<T>;                                                                  \
+  template class Sequential<T>;                                                               \
+  template std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>&, Activation,    \
                                               Generator&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -33,6 +33,26 @@ TEST_CASE("modules: an MLP has PyTorch's parameter names, layouts and count") {
   for (float b : named[1].second.value()) CHECK(b == 0.f);  // biases start at zero
 }
 
+TEST_CASE("modules: the cnn-fashion model has PyTorch's names, shapes and output") {
+  Generator g(0);
+  auto model = cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g);
+  const auto named = model->named_parameters();
+  REQUIRE(named.size() == 6);
+  const char* names[] = {"0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias"};
+  for (std::size_t i = 0; i < 6; ++i) CHECK(named[i].first == names[i]);
+  CHECK(named[0].second.shape() == Shape{64, 28, 3});
+  CHECK(named[4].second.shape() == Shape{10, 128 * 7});
+  CHECK(model->output_shape({5, 28, 28}) == Shape{5, 10});
+  CHECK((*model)(Var<float>(Tensor<float>::zeros({2, 28, 28}))).shape() == Shape{2, 10});
+  const std::string s = model->summary({1, 28, 28});
+  CHECK(s.find("MaxPool1d(kernel_size=2, stride=2, padding=0)") != std::string::npos);
+  CHECK(s.find("[1, 128, 7]") != std::string::npos);
+  CHECK(s.find("39114") != std::string::npos);
+  Sequential<double> pools;
+  pools.emplace<AvgPool1d<double>>(2).emplace<Flatten<double>>();
+  CHECK(pools.output_shape({3, 4, 9}) == Shape{3, 16});
+}
+
 TEST_CASE("modules: parameters share nodes with the model; zero_grad and modes reach children") {
   Generator g(1);
   auto model = mlp<double>({3, 4, 2}, Activation::tanh, g);
@@ -80,6 +100,9 @@ TEST_CASE("init: every scheme's empirical deviation is within 3% of its formula"
   struct Case {
     Shape shape;
   };
+  // A Linear's weight and a Conv1d's weight (fans (in·K, out·K)).
+  Conv1d<float> conv(128, 256, 32, g);
+  CHECK(stddev(conv.weight.value()) == doctest::Approx(std::sqrt(2.0 / (128 * 32))).epsilon(0.03));
   for (const Shape& shape : {Shape{1024, 1024}, Shape{256, 128, 32}}) {
     const Fans f = fans(shape);
     Tensor<float> w(shape);

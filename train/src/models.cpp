@@ -65,6 +65,12 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
     spec.sample_shape = Shape{sizes[0]};
     return spec;
   }
+  if (parts[0] == "cnn") {
+    if (parts.size() != 1) throw bad_model(text, "cnn takes no options");
+    spec.model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g);
+    spec.sample_shape = Shape{28, 28};
+    return spec;
+  }
   throw bad_model(text, "unknown model \"" + parts[0] + "\"");
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/autodiff/conv.hpp"
 #include "tapegrad/layers/init.hpp"
 #include "tapegrad/layers/module.hpp"
 
@@ -25,6 +26,49 @@ class Linear : public Module<T> {
 
  private:
   std::size_t in_, out_;
+};
+
+// 1-D convolution: x [N, C_in, L] → [N, C_out, L_out]; weight [out, in, K], bias [out].
+template <class T>
+class Conv1d : public Module<T> {
+ public:
+  Conv1d(std::size_t in, std::size_t out, std::size_t kernel, Generator& g, std::size_t stride = 1,
+         Padding padding = Padding(0), std::size_t dilation = 1, bool bias = true,
+         Init init = Init::he_normal);
+  Var<T> forward(const Var<T>& x) override;
+  std::string name() const override;
+  Shape output_shape(const Shape& input) const override;
+  Var<T> weight, bias;
+
+ private:
+  std::size_t in_, out_, kernel_, stride_, dilation_;
+  Padding padding_;
+};
+
+// 1-D max and average pooling over the last axis (stride 0: the kernel size).
+template <class T>
+class MaxPool1d : public Module<T> {
+ public:
+  explicit MaxPool1d(std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0)
+      : kernel_(kernel), stride_(stride ? stride : kernel), padding_(padding) {}
+  Var<T> forward(const Var<T>& x) override;
+  std::string name() const override;
+  Shape output_shape(const Shape& input) const override;
+
+ private:
+  std::size_t kernel_, stride_, padding_;
+};
+template <class T>
+class AvgPool1d : public Module<T> {
+ public:
+  explicit AvgPool1d(std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0)
+      : kernel_(kernel), stride_(stride ? stride : kernel), padding_(padding) {}
+  Var<T> forward(const Var<T>& x) override;
+  std::string name() const override;
+  Shape output_shape(const Shape& input) const override;
+
+ private:
+  std::size_t kernel_, stride_, padding_;
 };
 
 // Elementwise activations: same shape in and out.
@@ -91,5 +135,14 @@ Init default_init(Activation a);
 template <class T>
 std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activation activation,
                                    Generator& g);
+
+// A 1-D CNN: for each entry of `channels` after the first, Conv1d(previous → c, kernel,
+// padding kernel/2) → ReLU → MaxPool1d(pool); then Flatten → Linear(c·L' → classes). Input
+// [N, channels[0], length]. cnn1d({28, 64, 128}, 28, 10, 3, 2) is the cnn-fashion model;
+// its names match torch.nn.Sequential's (0.weight, 3.weight, 7.weight, …).
+template <class T>
+std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, std::size_t length,
+                                     std::size_t classes, std::size_t kernel, std::size_t pool,
+                                     Generator& g);
 
 }  // namespace tapegrad::nn
