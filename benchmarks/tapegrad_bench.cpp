@@ -15,7 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/layers/layers.hpp"
 #include "tapegrad/tapegrad.hpp"
+#include "tapegrad/train/readers.hpp"
+#include "tapegrad/train/sgd.hpp"
 
 // ---- heap allocation counting: every operator new in the process ----
 static std::atomic<std::size_t> g_heap_allocations{0};
@@ -100,6 +103,77 @@ void op_overhead(benchmark::State& state) {
   });
 }
 
+// ---- training steps: zero grads, forward, softmax-cross-entropy, backward, SGD update ----
+std::vector<std::int64_t> random_labels(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::int64_t> y(n);
+  for (auto& v : y) v = static_cast<std::int64_t>(rng() % 10);
+  return y;
+}
+
+void train_step(benchmark::State& state, nn::Module<float>& model, const Tensor<float>& x,
+                const std::vector<std::int64_t>& y, double flop) {
+  SGD<float> sgd(model.parameters(), {0.1, 0.0, 0.0, false, 0.0});
+  run(
+      state,
+      [&] {
+        sgd.zero_grad();
+        softmax_cross_entropy(model(Var<float>(x)), y).backward();
+        sgd.step();
+      },
+      flop);
+}
+
+void mlp_step(benchmark::State& state, std::vector<std::size_t> sizes, std::size_t batch,
+              double flop) {
+  nn::Generator g(0);
+  auto model = nn::mlp<float>(sizes, nn::Activation::relu, g);
+  train_step(state, *model, random_tensor({batch, sizes[0]}, 9), random_labels(batch, 10), flop);
+}
+
+void cnn_step(benchmark::State& state) {
+  nn::Generator g(0);
+  auto model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g);
+  train_step(state, *model, random_tensor({64, 28, 28}, 11), random_labels(64, 12), 0.18e9);
+}
+
+void conv_bench(benchmark::State& state, bool backward) {
+  nn::Generator g(0);
+  nn::Conv1d<float> conv(16, 32, 5, g, 1, 2);
+  Var<float> x = Var<float>::parameter(random_tensor({32, 16, 256}, 13));
+  if (!backward) {
+    NoGradGuard no_grad;
+    run(
+        state, [&] { benchmark::DoNotOptimize(conv(x).value().data()); }, 0.042e9);
+    return;
+  }
+  run(state, [&] {
+    conv.zero_grad();
+    x.zero_grad();
+    sum(conv(x)).backward();
+  });
+}
+
+// fashion-mlp: one epoch of the MLP 784-256-128-10 on Fashion-MNIST, batch 64, SGD lr 0.05
+// momentum 0.9, He-normal init, seed 0 (data loading is outside the timing).
+void fashion_epoch(benchmark::State& state) {
+  Dataset train = load_mnist_folder(fashion_mnist_folder, "train");
+  train.inputs.reshape_in_place({train.size(), 784});
+  nn::Generator g(0);
+  auto model = nn::mlp<float>({784, 256, 128, 10}, nn::Activation::relu, g);
+  SGD<float> sgd(model->parameters(), {0.05, 0.9, 0.0, false, 0.0});
+  DataLoader loader(train, {64, true, 0, false});
+  Batch batch;
+  run(state, [&] {
+    loader.start_epoch();
+    while (loader.next(batch)) {
+      sgd.zero_grad();
+      softmax_cross_entropy((*model)(Var<float>(batch.inputs)), batch.labels).backward();
+      sgd.step();
+    }
+  });
+}
+
 // ---- single ops at several sizes: forward, or forward + sum + backward ----
 using UnaryOp = Var<float> (*)(const Var<float>&);
 void unary_op(benchmark::State& state, UnaryOp op, bool backward) {
@@ -158,6 +232,20 @@ void matmul_op(benchmark::State& state, bool backward) {
 void register_all() {
   benchmark::RegisterBenchmark("sgemm_rate", sgemm_rate)->Arg(1024)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("op-overhead", op_overhead)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("mlp-small", mlp_step, std::vector<std::size_t>{64, 32, 10}, 32, 0.0)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("mlp-fashion", mlp_step, std::vector<std::size_t>{784, 256, 128, 10},
+                               64, 0.090e9)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("mlp-wide", mlp_step, std::vector<std::size_t>{784, 1024, 1024, 10},
+                               256, 2.86e9)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("conv1d-fwd", conv_bench, false)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("conv1d-fwdbwd", conv_bench, true)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("cnn-fashion", cnn_step)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("fashion-mlp-epoch", fashion_epoch)
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(1);
   const std::vector<std::pair<long, long>> sizes = {{1, 16}, {64, 256}, {256, 1024}};
   const std::pair<const char*, UnaryOp> unary[] = {{"relu", relu<float>},
                                                    {"sigmoid", sigmoid<float>},
