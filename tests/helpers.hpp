@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,14 @@ inline void check_gradients(const tapegrad::GradcheckFunction& f,
   const tapegrad::GradcheckResult r = tapegrad::gradcheck(f, inputs, options);
   INFO(r.report);
   CHECK(r.passed);
+}
+
+// The whole contents of a file (empty if it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // The message of the exception `f` throws (empty if it throws none).

@@ -56,19 +56,21 @@ std::string Padding::to_string() const {
 
 std::size_t conv1d_output_length(std::size_t length, std::size_t kernel, std::size_t stride,
                                  const Padding& padding, std::size_t dilation) {
-  const std::string params = " (length " + std::to_string(length) + ", kernel " +
-                             std::to_string(kernel) + ", stride " + std::to_string(stride) +
-                             ", padding " + padding.to_string() + ", dilation " +
-                             std::to_string(dilation) + ")";
+  // The message is built only on failure: this runs on every forward pass.
+  auto params = [&] {
+    return " (length " + std::to_string(length) + ", kernel " + std::to_string(kernel) +
+           ", stride " + std::to_string(stride) + ", padding " + padding.to_string() +
+           ", dilation " + std::to_string(dilation) + ")";
+  };
   if (kernel == 0 || stride == 0 || dilation == 0)
-    throw std::invalid_argument("conv1d: kernel, stride and dilation must be positive" + params);
+    throw std::invalid_argument("conv1d: kernel, stride and dilation must be positive" + params());
   const std::size_t k_eff = dilation * (kernel - 1) + 1;
   const auto [left, right] = padding.resolve(k_eff, stride);
   const std::size_t padded = length + left + right;
   if (padded < k_eff)
-    throw ShapeError(
-        "conv1d: the input, padded to length " + std::to_string(padded) +
-        ", is shorter than the effective kernel d(K - 1) + 1 = " + std::to_string(k_eff) + params);
+    throw ShapeError("conv1d: the input, padded to length " + std::to_string(padded) +
+                     ", is shorter than the effective kernel d(K - 1) + 1 = " +
+                     std::to_string(k_eff) + params());
   return (padded - k_eff) / stride + 1;
 }
 
@@ -99,34 +101,40 @@ ConvGeometry geometry(const Shape& xs, const Shape& ws, const Var<T>* b, std::si
   return g;
 }
 
-// col[(c·K + k), t] = x[c, t·s + k·d − left] (0 outside), for one sample x: [C_in, L].
+// The im2col matrix of the whole batch, [C_in·K, N·L_out]: sample s fills columns
+// s·L_out … (s + 1)·L_out − 1, with col[c·K + k, s·L_out + t] = x[s, c, t·s + k·d − left]
+// (0 outside the input). Then y = W · col is one gemm for the batch.
 template <class T>
 void im2col(const ConvGeometry& g, const T* x, T* col) {
-  for (std::size_t c = 0; c < g.c_in; ++c)
-    for (std::size_t k = 0; k < g.kernel; ++k) {
-      T* row = col + (c * g.kernel + k) * g.l_out;
-      const T* xc = x + c * g.length;
-      const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
-      for (std::size_t t = 0; t < g.l_out; ++t) {
-        const long i = static_cast<long>(t * g.stride) + offset;
-        row[t] = (i >= 0 && i < static_cast<long>(g.length)) ? xc[i] : T(0);
+  const std::size_t ld = g.n * g.l_out;
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t c = 0; c < g.c_in; ++c)
+      for (std::size_t k = 0; k < g.kernel; ++k) {
+        T* row = col + (c * g.kernel + k) * ld + s * g.l_out;
+        const T* xc = x + (s * g.c_in + c) * g.length;
+        const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
+        for (std::size_t t = 0; t < g.l_out; ++t) {
+          const long i = static_cast<long>(t * g.stride) + offset;
+          row[t] = (i >= 0 && i < static_cast<long>(g.length)) ? xc[i] : T(0);
+        }
       }
-    }
 }
 
-// The adjoint of im2col: gx[c, t·s + k·d − left] += gcol[(c·K + k), t].
+// The adjoint of im2col: gx[s, c, t·s + k·d − left] += gcol[c·K + k, s·L_out + t].
 template <class T>
 void col2im(const ConvGeometry& g, const T* gcol, T* gx) {
-  for (std::size_t c = 0; c < g.c_in; ++c)
-    for (std::size_t k = 0; k < g.kernel; ++k) {
-      const T* row = gcol + (c * g.kernel + k) * g.l_out;
-      T* gxc = gx + c * g.length;
-      const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
-      for (std::size_t t = 0; t < g.l_out; ++t) {
-        const long i = static_cast<long>(t * g.stride) + offset;
-        if (i >= 0 && i < static_cast<long>(g.length)) gxc[i] += row[t];
+  const std::size_t ld = g.n * g.l_out;
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t c = 0; c < g.c_in; ++c)
+      for (std::size_t k = 0; k < g.kernel; ++k) {
+        const T* row = gcol + (c * g.kernel + k) * ld + s * g.l_out;
+        T* gxc = gx + (s * g.c_in + c) * g.length;
+        const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
+        for (std::size_t t = 0; t < g.l_out; ++t) {
+          const long i = static_cast<long>(t * g.stride) + offset;
+          if (i >= 0 && i < static_cast<long>(g.length)) gxc[i] += row[t];
+        }
       }
-    }
 }
 
 }  // namespace
@@ -135,55 +143,51 @@ template <class T>
 Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t stride,
               const Padding& padding, std::size_t dilation) {
   const ConvGeometry g = geometry(x.shape(), w.shape(), &b, stride, padding, dilation);
+  const std::size_t cols = g.n * g.l_out;
+  Tensor<T> col(Shape{g.rows(), cols});
+  im2col(g, x.value().data(), col.data());
+  // out[C_out, N·L_out] = W[C_out, C_in·K] · col, then each sample's block moves to y[s] (+ b).
+  Tensor<T> out(Shape{g.c_out, cols});
+  blas::gemm(blas::Transpose::no, blas::Transpose::no, g.c_out, cols, g.rows(), T(1),
+             w.value().data(), col.data(), T(0), out.data());
   Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
-  Tensor<T> col(Shape{g.rows(), g.l_out});
-  const T* px = x.value().data();
-  const T* pw = w.value().data();
   const bool has_bias = b.defined();
-  for (std::size_t s = 0; s < g.n; ++s) {
-    im2col(g, px + s * g.c_in * g.length, col.data());
-    T* ys = y.data() + s * g.c_out * g.l_out;
-    if (has_bias)
-      for (std::size_t o = 0; o < g.c_out; ++o)
-        std::fill(ys + o * g.l_out, ys + (o + 1) * g.l_out, b.value()[o]);
-    // y_s[C_out, L_out] = W[C_out, C_in·K] · col[C_in·K, L_out] (+ bias)
-    blas::gemm(blas::Transpose::no, blas::Transpose::no, g.c_out, g.l_out, g.rows(), T(1), pw,
-               col.data(), has_bias ? T(1) : T(0), ys);
-  }
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t o = 0; o < g.c_out; ++o) {
+      const T* from = out.data() + o * cols + s * g.l_out;
+      T* to = y.data() + (s * g.c_out + o) * g.l_out;
+      const T bias = has_bias ? b.value()[o] : T(0);
+      for (std::size_t t = 0; t < g.l_out; ++t) to[t] = from[t] + bias;
+    }
   auto backward = [g, has_bias](const Tensor<T>& gy, Gradients<T>& gr) {
-    const T* px = gr.input(0).data();
-    const T* pw = gr.input(1).data();
-    const std::size_t out_size = g.c_out * g.l_out;
-    Tensor<T> col(Shape{g.rows(), g.l_out});
-    if (gr.needed(1)) {  // gW[C_out, C_in·K] = Σ_s gy_s · col_sᵀ
+    const std::size_t cols = g.n * g.l_out;
+    // gy as [C_out, N·L_out], the layout of the forward gemm's output.
+    Tensor<T> gout(Shape{g.c_out, cols});
+    for (std::size_t s = 0; s < g.n; ++s)
+      for (std::size_t o = 0; o < g.c_out; ++o)
+        std::copy_n(gy.data() + (s * g.c_out + o) * g.l_out, g.l_out,
+                    gout.data() + o * cols + s * g.l_out);
+    Tensor<T> col(Shape{g.rows(), cols});
+    if (gr.needed(1)) {  // gW[C_out, C_in·K] = gout · colᵀ
+      im2col(g, gr.input(0).data(), col.data());
       GradSlot<T> slot = gr.slot(1);
-      for (std::size_t s = 0; s < g.n; ++s) {
-        im2col(g, px + s * g.c_in * g.length, col.data());
-        blas::gemm(blas::Transpose::no, blas::Transpose::yes, g.c_out, g.rows(), g.l_out, T(1),
-                   gy.data() + s * out_size, col.data(), (slot.overwrite && s == 0) ? T(0) : T(1),
-                   slot.data);
-      }
-      if (g.n == 0 && slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
+      blas::gemm(blas::Transpose::no, blas::Transpose::yes, g.c_out, g.rows(), cols, T(1),
+                 gout.data(), col.data(), slot.overwrite ? T(0) : T(1), slot.data);
     }
-    if (has_bias && gr.needed(2)) {  // gb[o] = Σ_s Σ_t gy[s, o, t]
+    if (has_bias && gr.needed(2)) {  // gb[o] = Σ over row o of gout
       GradSlot<T> slot = gr.slot(2);
-      if (slot.overwrite) std::fill(slot.data, slot.data + g.c_out, T(0));
-      for (std::size_t s = 0; s < g.n; ++s)
-        for (std::size_t o = 0; o < g.c_out; ++o) {
-          const T* row = gy.data() + s * out_size + o * g.l_out;
-          T acc = 0;
-          for (std::size_t t = 0; t < g.l_out; ++t) acc += row[t];
-          slot.data[o] += acc;
-        }
+      for (std::size_t o = 0; o < g.c_out; ++o) {
+        T acc = 0;
+        for (std::size_t j = 0; j < cols; ++j) acc += gout[o * cols + j];
+        slot.data[o] = slot.overwrite ? acc : slot.data[o] + acc;
+      }
     }
-    if (gr.needed(0)) {  // gcol = Wᵀ · gy_s, then col2im into gx_s
+    if (gr.needed(0)) {  // gcol = Wᵀ · gout, scattered back by col2im
+      blas::gemm(blas::Transpose::yes, blas::Transpose::no, g.rows(), cols, g.c_out, T(1),
+                 gr.input(1).data(), gout.data(), T(0), col.data());
       GradSlot<T> slot = gr.slot(0);
       if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
-      for (std::size_t s = 0; s < g.n; ++s) {
-        blas::gemm(blas::Transpose::yes, blas::Transpose::no, g.rows(), g.l_out, g.c_out, T(1), pw,
-                   gy.data() + s * out_size, T(0), col.data());
-        col2im(g, col.data(), slot.data + s * g.c_in * g.length);
-      }
+      col2im(g, col.data(), slot.data);
     }
   };
   if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), std::move(backward));

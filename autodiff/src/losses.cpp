@@ -100,6 +100,21 @@ Var<T> elementwise_loss(const char* name, const Var<T>& x, const Var<T>& y, Redu
                     });
 }
 
+// probs = the softmax of each row of a [n, k]; lse[i] = the logsumexp of row i.
+template <class T>
+void softmax_rows(const T* a, std::size_t n, std::size_t k, T* probs, T* lse) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const T* row = a + i * k;
+    T* p = probs + i * k;
+    const T m = *std::max_element(row, row + k);
+    T s = 0;
+    for (std::size_t j = 0; j < k; ++j) s += (p[j] = detail::exp_vec(row[j] - m));
+    const T inv = T(1) / s;
+    for (std::size_t j = 0; j < k; ++j) p[j] *= inv;
+    lse[i] = m + std::log(s);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -112,19 +127,13 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const std::vector<std::int64_
   Tensor<T> w = weight_tensor(op, options.class_weights, k);
   const T* a = logits.value().data();
   Tensor<T> probs(Shape{n, k});
-  Tensor<T> per(Shape{n});
+  Tensor<T> per(Shape{n});  // logsumexp of each row, then each sample's loss
+  softmax_rows(a, n, k, probs.data(), per.data());
   T total_weight = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const T* row = a + i * k;
-    T* p = probs.data() + i * k;
-    const T m = *std::max_element(row, row + k);
-    T s = 0;
-    for (std::size_t j = 0; j < k; ++j) s += (p[j] = detail::exp_vec(row[j] - m));
-    const T inv = T(1) / s;
-    for (std::size_t j = 0; j < k; ++j) p[j] *= inv;
     const std::size_t c = static_cast<std::size_t>(y[i]);
     const T wc = weight_of(w, c);
-    per[i] = wc * (m + std::log(s) - row[c]);
+    per[i] = wc * (per[i] - a[i * k + c]);
     total_weight += wc;
   }
   const Reduction r = options.reduction;
@@ -163,19 +172,12 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& soft_targets
   const T* a = logits.value().data();
   const T* t = soft_targets.data();
   Tensor<T> probs(Shape{n, k});
-  Tensor<T> per(Shape{n});
+  Tensor<T> per(Shape{n});  // logsumexp of each row, then each sample's loss
+  softmax_rows(a, n, k, probs.data(), per.data());
   for (std::size_t i = 0; i < n; ++i) {
-    const T* row = a + i * k;
-    T* p = probs.data() + i * k;
-    const T m = *std::max_element(row, row + k);
-    T s = 0;
-    for (std::size_t j = 0; j < k; ++j) s += (p[j] = detail::exp_vec(row[j] - m));
-    const T inv = T(1) / s, lse = m + std::log(s);
     T loss = 0;
-    for (std::size_t j = 0; j < k; ++j) {
-      p[j] *= inv;
-      loss += weight_of(w, j) * t[i * k + j] * (lse - row[j]);
-    }
+    for (std::size_t j = 0; j < k; ++j)
+      loss += weight_of(w, j) * t[i * k + j] * (per[i] - a[i * k + j]);
     per[i] = loss;
   }
   const Reduction r = options.reduction;

@@ -29,15 +29,16 @@ Shape output_shape(const Shape& xs, const PoolGeometry& g) {
 
 std::size_t pool1d_output_length(std::size_t length, std::size_t kernel, std::size_t stride,
                                  std::size_t padding) {
-  const std::string params = " (length " + std::to_string(length) + ", kernel " +
-                             std::to_string(kernel) + ", stride " + std::to_string(stride) +
-                             ", padding " + std::to_string(padding) + ")";
+  auto params = [&] {  // built only on failure: this runs on every forward pass
+    return " (length " + std::to_string(length) + ", kernel " + std::to_string(kernel) +
+           ", stride " + std::to_string(stride) + ", padding " + std::to_string(padding) + ")";
+  };
   if (kernel == 0 || stride == 0)
-    throw std::invalid_argument("pool1d: kernel and stride must be positive" + params);
+    throw std::invalid_argument("pool1d: kernel and stride must be positive" + params());
   if (2 * padding > kernel)
-    throw std::invalid_argument("pool1d: padding must be at most half the kernel" + params);
+    throw std::invalid_argument("pool1d: padding must be at most half the kernel" + params());
   if (length + 2 * padding < kernel)
-    throw ShapeError("pool1d: the input, padded, is shorter than the kernel" + params);
+    throw ShapeError("pool1d: the input, padded, is shorter than the kernel" + params());
   return (length + 2 * padding - kernel) / stride + 1;
 }
 
@@ -51,12 +52,17 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
     const T* row = px + r * g.length;
     for (std::size_t t = 0; t < g.l_out; ++t) {
       const long start = static_cast<long>(t * g.stride) - static_cast<long>(g.padding);
-      long best_i = -1;
-      T best = T(0);
-      for (long i = std::max(start, 0L);
-           i < std::min(start + static_cast<long>(g.kernel), static_cast<long>(g.length)); ++i) {
+      const long begin = std::max(start, 0L);
+      const long end = std::min(start + static_cast<long>(g.kernel), static_cast<long>(g.length));
+      // Branch-free scan (selects, not jumps: the comparisons are data-dependent). A strict >
+      // keeps the first maximum; a NaN replaces a number and then stays.
+      T best = row[begin];
+      long best_i = begin;
+      for (long i = begin + 1; i < end; ++i) {
         const T v = row[i];
-        if (best_i < 0 || v > best || (v != v && best == best)) best = v, best_i = i;
+        const bool take = v > best || (v != v && best == best);
+        best = take ? v : best;
+        best_i = take ? i : best_i;
       }
       y[r * g.l_out + t] = best;
       where[r * g.l_out + t] = static_cast<T>(best_i);

@@ -74,31 +74,21 @@ Shape Conv1d<T>::output_shape(const Shape& input) const {
                conv1d_output_length(input[2], kernel_, stride_, padding_, dilation_)};
 }
 
-template <class T>
-Var<T> MaxPool1d<T>::forward(const Var<T>& x) {
-  return max_pool1d(x, kernel_, stride_, padding_);
+template <class T, PoolKind Kind>
+Var<T> Pool1d<T, Kind>::forward(const Var<T>& x) {
+  return Kind == PoolKind::max ? max_pool1d(x, kernel_, stride_, padding_)
+                               : avg_pool1d(x, kernel_, stride_, padding_);
 }
-template <class T>
-std::string MaxPool1d<T>::name() const {
-  return "MaxPool1d(kernel_size=" + std::to_string(kernel_) +
-         ", stride=" + std::to_string(stride_) + ", padding=" + std::to_string(padding_) + ")";
+
+template <class T, PoolKind Kind>
+std::string Pool1d<T, Kind>::name() const {
+  return std::string(Kind == PoolKind::max ? "MaxPool1d" : "AvgPool1d") +
+         "(kernel_size=" + std::to_string(kernel_) + ", stride=" + std::to_string(stride_) +
+         ", padding=" + std::to_string(padding_) + ")";
 }
-template <class T>
-Shape MaxPool1d<T>::output_shape(const Shape& input) const {
-  if (input.rank() != 3) throw ShapeError(name() + ": expects [N, C, L], got " + input.to_string());
-  return Shape{input[0], input[1], pool1d_output_length(input[2], kernel_, stride_, padding_)};
-}
-template <class T>
-Var<T> AvgPool1d<T>::forward(const Var<T>& x) {
-  return avg_pool1d(x, kernel_, stride_, padding_);
-}
-template <class T>
-std::string AvgPool1d<T>::name() const {
-  return "AvgPool1d(kernel_size=" + std::to_string(kernel_) +
-         ", stride=" + std::to_string(stride_) + ", padding=" + std::to_string(padding_) + ")";
-}
-template <class T>
-Shape AvgPool1d<T>::output_shape(const Shape& input) const {
+
+template <class T, PoolKind Kind>
+Shape Pool1d<T, Kind>::output_shape(const Shape& input) const {
   if (input.rank() != 3) throw ShapeError(name() + ": expects [N, C, L], got " + input.to_string());
   return Shape{input[0], input[1], pool1d_output_length(input[2], kernel_, stride_, padding_)};
 }
@@ -209,8 +199,8 @@ std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, s
 #define TAPEGRAD_INSTANTIATE(T)                                                               \
   template class Linear<T>;                                                                   \
   template class Conv1d<T>;                                                                   \
-  template class MaxPool1d<T>;                                                                \
-  template class AvgPool1d<T>;                                                                \
+  template class Pool1d<T, PoolKind::max>;                                                    \
+  template class Pool1d<T, PoolKind::average>;                                                \
   template std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>&, std::size_t, \
                                                 std::size_t, std::size_t, std::size_t,        \
                                                 Generator&);                                  \

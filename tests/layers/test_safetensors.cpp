@@ -16,12 +16,6 @@ std::string temp(const std::string& name) {
   return "/tmp/tapegrad_test_st_" + name;
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
@@ -68,7 +62,7 @@ TEST_CASE("safetensors: the exact bytes of a tiny file") {
   std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
   const std::string data = std::string("\x00\x00\x00\x00\x00\x00\xe0\x3f", 8) +  // 0.5 (f64 LE)
                            std::string("\x00\x00\x80\x3f\x00\x00\x00\xc0", 8);   // 1, −2 (f32 LE)
-  CHECK(read_bytes(path) == file_with(padded, data));
+  CHECK(test::read_file(path) == file_with(padded, data));
   CHECK(padded.size() % 8 == 0);
   const TensorFile back = load_tensors(path);
   REQUIRE(back.tensors.size() == 2);
@@ -84,7 +78,7 @@ TEST_CASE(
   const std::string path = temp("bad.safetensors");
   auto model = small_model(5);
   save_parameters(*model, path);
-  const std::string good = read_bytes(path);
+  const std::string good = test::read_file(path);
   const Tensor<float> before = model->parameters()[0].value();
   auto refused = [&](const std::string& bytes, const std::string& expected) {
     write_bytes(path, bytes);
@@ -131,7 +125,7 @@ TEST_CASE(
   Generator g(6);
   auto dmodel = mlp<double>({3, 2, 2}, Activation::relu, g);
   save_parameters(*dmodel, path);
-  refused(read_bytes(path), "is F64 but the model is F32");
+  refused(test::read_file(path), "is F64 but the model is F32");
   CHECK(test::error_of([&] {
           load_parameters(*model, "/nonexistent/x.safetensors");
         }).find("/nonexistent/x.safetensors") != std::string::npos);
@@ -142,7 +136,7 @@ TEST_CASE("safetensors: a failed save leaves the previous file intact") {
   const std::string path = temp("keep.safetensors");
   auto model = small_model(7);
   save_parameters(*model, path);
-  const std::string good = read_bytes(path);
+  const std::string good = test::read_file(path);
   CHECK(test::error_of([&] {
           save_parameters(*model, "/nonexistent-dir/m.safetensors");
         }).find("cannot write") != std::string::npos);
@@ -152,6 +146,6 @@ TEST_CASE("safetensors: a failed save leaves the previous file intact") {
   dup.tensors = {{"x", t}, {"x", t}};
   CHECK(test::error_of([&] { save_tensors(path, dup); }).find("\"x\" given twice") !=
         std::string::npos);
-  CHECK(read_bytes(path) == good);
+  CHECK(test::read_file(path) == good);
   std::remove(path.c_str());
 }

@@ -28,12 +28,6 @@ std::vector<EpochMetrics> sample_history() {
   }
   return h;
 }
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 }  // namespace
 
 TEST_CASE("metrics: the CSV has a header and one row per epoch, and parses back") {
@@ -74,7 +68,7 @@ TEST_CASE("metrics: atomic writes replace the file whole, and a failed write lea
   const std::string path = "/tmp/tapegrad_test_atomic.txt";
   write_file_atomically(path, "first");
   write_file_atomically(path, "second version");
-  CHECK(read(path) == "second version");
+  CHECK(test::read_file(path) == "second version");
   const std::string msg =
       test::error_of([] { write_file_atomically("/nonexistent-dir/x.csv", "data"); });
   CHECK(msg.find("/nonexistent-dir/x.csv: cannot write") != std::string::npos);

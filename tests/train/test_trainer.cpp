@@ -41,12 +41,6 @@ TrainOptions quiet(std::size_t epochs) {
   o.log = &sink;
   return o;
 }
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 }  // namespace
 
 TEST_CASE("trainer: learns three blobs; evaluation counts agree with the confusion matrix") {
@@ -137,9 +131,9 @@ TEST_CASE("trainer: metrics CSV and curves SVG are written each epoch; bad data 
   auto m = model(12);
   const Dataset train = blobs(60, 13), val = blobs(30, 14);
   train_classifier(*m, train, &val, o);
-  const std::string text = read(csv);
+  const std::string text = test::read_file(csv);
   CHECK(std::count(text.begin(), text.end(), '\n') == 4);
-  CHECK(read(svg).find("<polyline") != std::string::npos);
+  CHECK(test::read_file(svg).find("<polyline") != std::string::npos);
   Dataset bad = blobs(30, 15);
   bad.labels[4] = 7;
   CHECK(test::error_of([&] {

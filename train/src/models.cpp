@@ -3,21 +3,12 @@
 #include <stdexcept>
 #include <vector>
 
+#include "text.hpp"
+
 #include "tapegrad/layers/layers.hpp"
 
 namespace tapegrad {
 namespace {
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= s.size(); ++i)
-    if (i == s.size() || s[i] == sep) {
-      parts.push_back(s.substr(start, i - start));
-      start = i + 1;
-    }
-  return parts;
-}
 
 std::invalid_argument bad_model(const std::string& text, const std::string& why) {
   return std::invalid_argument("--model " + text + ": " + why + " (expected " + model_help + ")");
@@ -35,11 +26,11 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
   nn::Generator g(seed);
   ModelSpec spec;
   spec.text = text;
-  const std::vector<std::string> parts = split(text, ':');
+  const std::vector<std::string> parts = detail::split(text, ':');
   if (parts[0] == "mlp") {
     if (parts.size() < 2 || parts.size() > 3) throw bad_model(text, "give the layer sizes");
     std::vector<std::size_t> sizes;
-    for (const std::string& f : split(parts[1], '-')) {
+    for (const std::string& f : detail::split(parts[1], '-')) {
       std::size_t used = 0;
       unsigned long v = 0;
       try {

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "text.hpp"
+
 namespace tapegrad {
 namespace {
 
@@ -32,24 +34,13 @@ std::size_t parse_count(const std::string& text, const std::string& field) {
   return static_cast<std::size_t>(v);
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= s.size(); ++i)
-    if (i == s.size() || s[i] == sep) {
-      parts.push_back(s.substr(start, i - start));
-      start = i + 1;
-    }
-  return parts;
-}
-
 }  // namespace
 
 LrSchedule LrSchedule::parse(const std::string& text) {
   LrSchedule s;
-  const std::vector<std::string> parts = split(text, ',');
+  const std::vector<std::string> parts = detail::split(text, ',');
   for (std::size_t p = 0; p < parts.size(); ++p) {
-    const std::vector<std::string> f = split(parts[p], ':');
+    const std::vector<std::string> f = detail::split(parts[p], ':');
     if (p > 0) {
       if (f[0] != "warmup" || f.size() != 2)
         throw std::invalid_argument("schedule \"" + text + "\": expected \",warmup:STEPS\"");

@@ -45,11 +45,12 @@ class Conv1d : public Module<T> {
   Padding padding_;
 };
 
-// 1-D max and average pooling over the last axis (stride 0: the kernel size).
-template <class T>
-class MaxPool1d : public Module<T> {
+// 1-D max or average pooling over the last axis (stride 0: the kernel size).
+enum class PoolKind { max, average };
+template <class T, PoolKind Kind>
+class Pool1d : public Module<T> {
  public:
-  explicit MaxPool1d(std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0)
+  explicit Pool1d(std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0)
       : kernel_(kernel), stride_(stride ? stride : kernel), padding_(padding) {}
   Var<T> forward(const Var<T>& x) override;
   std::string name() const override;
@@ -59,17 +60,9 @@ class MaxPool1d : public Module<T> {
   std::size_t kernel_, stride_, padding_;
 };
 template <class T>
-class AvgPool1d : public Module<T> {
- public:
-  explicit AvgPool1d(std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0)
-      : kernel_(kernel), stride_(stride ? stride : kernel), padding_(padding) {}
-  Var<T> forward(const Var<T>& x) override;
-  std::string name() const override;
-  Shape output_shape(const Shape& input) const override;
-
- private:
-  std::size_t kernel_, stride_, padding_;
-};
+using MaxPool1d = Pool1d<T, PoolKind::max>;
+template <class T>
+using AvgPool1d = Pool1d<T, PoolKind::average>;
 
 // Elementwise activations: same shape in and out.
 template <class T>
