@@ -4,6 +4,9 @@
 #include <cstring>
 #include <string>
 
+#include "conv_kernels.hpp"
+#include "parallel.hpp"
+#include "strided.hpp"
 #include "tapegrad/autodiff/blas.hpp"
 #include "tapegrad/autodiff/op.hpp"
 
@@ -137,57 +140,286 @@ void col2im(const ConvGeometry& g, const T* gcol, T* gx) {
       }
 }
 
+// ---- the direct path (stride 1): packed rows and the kernels of conv_kernels.hpp ----
+
+std::size_t round_up(std::size_t n, std::size_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
+// Packs columns [u0, u1) of src [N, C, len] laid out in rows (the layout of conv_kernels.hpp):
+//   dst[c·ld + u − u0] = src[s, c, j − left]   where u = s·segment + j, j < segment,
+// and 0 where j − left falls outside the sample or s ≥ N. left may be negative (the sample then
+// starts before its segment).
+template <class T>
+void pack_columns(const T* src, std::size_t n, std::size_t channels, std::size_t len, long left,
+                  std::size_t segment, std::size_t u0, std::size_t u1, std::size_t ld, T* dst) {
+  for (std::size_t c = 0; c < channels; ++c) {
+    T* row = dst + c * ld - u0;  // row[u] for u in [u0, u1)
+    for (std::size_t u = u0; u < u1;) {
+      const std::size_t s = u / segment, first = s * segment;
+      const std::size_t stop = std::min(u1, first + segment);
+      if (s >= n) {
+        std::fill(row + u, row + stop, T(0));
+      } else {  // sample s fills [first + left, first + left + len) of its segment
+        const T* in = src + (s * channels + c) * len;
+        const long j0 = static_cast<long>(u - first), j1 = static_cast<long>(stop - first);
+        const long lo = std::clamp(left, j0, j1);
+        const long hi = std::clamp(left + static_cast<long>(len), lo, j1);
+        T* out = row + first;
+        std::fill(out + j0, out + lo, T(0));
+        std::copy(in + (lo - left), in + (hi - left), out + lo);
+        std::fill(out + hi, out + j1, T(0));
+      }
+      u = stop;
+    }
+  }
+}
+
+// The columns the kernels compute for a batch laid out in segments: whole tiles.
+struct DirectLayout {
+  std::size_t samples;
+  std::size_t segment;  // per sample: its output length + d(K − 1)
+  std::size_t tiles;    // of the kernels' tile width
+  std::size_t cols;     // tiles · tile ≥ N · segment
+  std::size_t ld;       // of the packed input rows: cols + d(K − 1), room for the last tile
+};
+
+template <class T>
+DirectLayout direct_layout(std::size_t n, std::size_t out_length, std::size_t span,
+                           const conv_kernels::Kernels<T>& kernels) {
+  DirectLayout l;
+  l.samples = n;
+  l.segment = out_length + span;
+  l.tiles = (n * l.segment + kernels.tile - 1) / kernels.tile;
+  l.cols = l.tiles * kernels.tile;
+  l.ld = l.cols + span;
+  return l;
+}
+
+// The correlation of src [N, C, len] (placed in its segments at offset left) with packed
+// weights, z[o, u] = Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c, u + k·d], threads splitting the
+// tiles of columns. Each thread packs the input columns its tiles read, correlates them, and
+// hands its outputs to unpack(s, t0, t1, z, ldz) — sample s's outputs t0 … t1 − 1 are
+// z[o·ldz + t − t0] — while all of it is in its own cache. Each column is one thread's: the
+// result does not depend on the thread count.
+template <class T, class Unpack>
+void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayout& l, const T* src,
+                      std::size_t c_in, std::size_t len, long left, std::size_t out_length,
+                      const T* wp, std::size_t rows, std::size_t kernel, std::size_t dilation,
+                      const Unpack& unpack) {
+  const std::size_t span = dilation * (kernel - 1);
+  const double flop = 2.0 * static_cast<double>(rows * c_in * kernel * l.cols);
+  // Ranges of tiles small enough that the threads finish together, and that a range's input
+  // columns stay in cache from packing to the kernel.
+  const std::size_t grain = std::max<std::size_t>(1, 16384 / (c_in * kernels.tile));
+  const std::size_t parts = detail::parallel_parts((l.tiles + grain - 1) / grain, flop);
+  const std::size_t part_cols = grain * kernels.tile;
+  const std::size_t part_ld = part_cols + span;
+  Tensor<T> xp(Shape{parts, c_in, part_ld});
+  Tensor<T> z(Shape{parts, rows, part_cols});
+  detail::parallel_for_dynamic(
+      l.tiles, grain, flop, [&](std::size_t begin, std::size_t end, std::size_t part) {
+        const std::size_t u0 = begin * kernels.tile, u1 = end * kernels.tile;
+        T* x_part = xp.data() + part * c_in * part_ld;
+        T* z_part = z.data() + part * rows * part_cols;
+        pack_columns(src, l.samples, c_in, len, left, l.segment, u0, u1 + span, part_ld, x_part);
+        kernels.correlate(wp, rows, x_part, part_ld, c_in, kernel, dilation, z_part, part_cols, 0,
+                          end - begin);
+        for (std::size_t s = u0 / l.segment; s < l.samples && s * l.segment < u1; ++s) {
+          const std::size_t first = s * l.segment;
+          const std::size_t t0 = u0 > first ? u0 - first : 0;
+          const std::size_t t1 = std::min(out_length, u1 - first);
+          if (t0 < t1) unpack(s, t0, t1, z_part + (first + t0 - u0), part_cols);
+        }
+      });
+}
+
+// y[s, o, t] = b[o] + Σ_c Σ_k w[o, c, k] · x[s, c, t + k·d − left]: with the input packed in
+// segments of L_out + d(K − 1), y[s, o, t] = b[o] + z[o, s·segment + t].
+template <class T>
+void forward_direct(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+  const auto& kernels = conv_kernels::conv_kernels<T>();
+  const std::size_t span = g.dilation * (g.kernel - 1);
+  const DirectLayout l = direct_layout(g.n, g.l_out, span, kernels);
+  const std::size_t rows = round_up(g.c_out, kernels.rows_block);
+  Tensor<T> wp(Shape{g.rows(), rows});  // wp[c·K + k, o] = w[o, c, k]
+  for (std::size_t j = 0; j < g.rows(); ++j) {
+    T* row = wp.data() + j * rows;
+    for (std::size_t o = 0; o < g.c_out; ++o) row[o] = w[o * g.rows() + j];
+    std::fill(row + g.c_out, row + rows, T(0));
+  }
+  correlate_direct(kernels, l, x, g.c_in, g.length, static_cast<long>(g.left), g.l_out, wp.data(),
+                   rows, g.kernel, g.dilation,
+                   [&](std::size_t s, std::size_t t0, std::size_t t1, const T* z, std::size_t ldz) {
+                     for (std::size_t o = 0; o < g.c_out; ++o) {
+                       const T* from = z + o * ldz;
+                       T* to = y + (s * g.c_out + o) * g.l_out + t0;
+                       const T bias = b ? b[o] : T(0);
+                       for (std::size_t t = 0; t < t1 - t0; ++t) to[t] = from[t] + bias;
+                     }
+                   });
+}
+
+// gx[s, c, i] = Σ_o Σ_k w[o, c, k] · gy[s, o, i + left − k·d]: the full correlation of gy with
+// the flipped, transposed kernel w'[c, o, k'] = w[o, c, K − 1 − k'], i.e. the forward kernels
+// again, on gy packed with left' = d(K − 1) − left (negative when the padding exceeds the
+// kernel) and output length L. Adds to gx unless overwrite.
+template <class T>
+void input_gradient_direct(const ConvGeometry& g, const T* gy, const T* w, T* gx, bool overwrite) {
+  const auto& kernels = conv_kernels::conv_kernels<T>();
+  const std::size_t span = g.dilation * (g.kernel - 1);
+  const DirectLayout l = direct_layout(g.n, g.length, span, kernels);
+  const std::size_t rows = round_up(g.c_in, kernels.rows_block);
+  Tensor<T> wp(Shape{g.c_out * g.kernel, rows});  // wp[o·K + k', c] = w[o, c, K − 1 − k']
+  for (std::size_t o = 0; o < g.c_out; ++o)
+    for (std::size_t k = 0; k < g.kernel; ++k) {
+      T* row = wp.data() + (o * g.kernel + k) * rows;
+      for (std::size_t c = 0; c < g.c_in; ++c)
+        row[c] = w[(o * g.c_in + c) * g.kernel + g.kernel - 1 - k];
+      std::fill(row + g.c_in, row + rows, T(0));
+    }
+  correlate_direct(kernels, l, gy, g.c_out, g.l_out,
+                   static_cast<long>(span) - static_cast<long>(g.left), g.length, wp.data(), rows,
+                   g.kernel, g.dilation,
+                   [&](std::size_t s, std::size_t i0, std::size_t i1, const T* z, std::size_t ldz) {
+                     for (std::size_t c = 0; c < g.c_in; ++c) {
+                       const T* from = z + c * ldz;
+                       T* to = gx + (s * g.c_in + c) * g.length + i0;
+                       if (overwrite)
+                         std::copy(from, from + (i1 - i0), to);
+                       else
+                         for (std::size_t i = 0; i < i1 - i0; ++i) to[i] += from[i];
+                     }
+                   });
+}
+
+// gw[o, c, k] = Σ_s Σ_t gy[s, o, t] · x[s, c, t + k·d − left] = Σ_u gz[o, u] · xp[c, u + k·d]
+// with x packed as in the forward pass and gy packed in the same segments (left 0, so the
+// columns t ≥ L_out hold zeros and add nothing). Threads split the rows of gw.
+template <class T>
+void weight_gradient_direct(const ConvGeometry& g, const T* x, const T* gy, T* gw, bool overwrite) {
+  const auto& kernels = conv_kernels::conv_kernels<T>();
+  const std::size_t span = g.dilation * (g.kernel - 1);
+  const DirectLayout l = direct_layout(g.n, g.l_out, span, kernels);
+  const std::size_t rows = round_up(g.c_out, kernels.grad_rows_block);
+  Tensor<T> xp(Shape{g.c_in, l.ld});
+  pack_columns(x, g.n, g.c_in, g.length, static_cast<long>(g.left), l.segment, 0, l.ld, l.ld,
+               xp.data());
+  Tensor<T> gz(Shape{rows, l.cols});
+  pack_columns(gy, g.n, g.c_out, g.l_out, 0L, l.segment, 0, l.cols, l.cols, gz.data());
+  std::fill(gz.data() + g.c_out * l.cols, gz.data() + rows * l.cols, T(0));
+  Tensor<T> sum;
+  if (!overwrite) sum = Tensor<T>(Shape{g.c_out, g.rows()});
+  T* out = overwrite ? gw : sum.data();
+  const double flop = 2.0 * static_cast<double>(rows * g.rows() * l.cols);
+  detail::parallel_for(
+      rows / kernels.grad_rows_block, flop, [&](std::size_t begin, std::size_t end, std::size_t) {
+        kernels.weight_gradient(gz.data(), l.cols, xp.data(), l.ld, g.c_in, g.kernel, g.dilation,
+                                l.cols, out, g.c_out, begin, end);
+      });
+  if (!overwrite)
+    for (std::size_t i = 0; i < sum.numel(); ++i) gw[i] += sum[i];
+}
+
+// The direct path wastes the columns between samples (d(K − 1) per sample): taken at stride 1
+// when at least half the columns it computes are kept.
+bool direct_pays(std::size_t stride, std::size_t kept, std::size_t span) {
+  return stride == 1 && kept >= span;
+}
+
+// ---- the im2col path (any stride) ----
+
+// gy [N, C_out, L_out] as [C_out, N·L_out], the layout of the im2col gemm's output.
+template <class T>
+Tensor<T> gemm_layout(const ConvGeometry& g, const T* gy) {
+  const std::size_t cols = g.n * g.l_out;
+  Tensor<T> gout(Shape{g.c_out, cols});
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t o = 0; o < g.c_out; ++o)
+      std::copy_n(gy + (s * g.c_out + o) * g.l_out, g.l_out, gout.data() + o * cols + s * g.l_out);
+  return gout;
+}
+
+template <class T>
+void forward_im2col(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+  const std::size_t cols = g.n * g.l_out;
+  Tensor<T> col(Shape{g.rows(), cols});
+  im2col(g, x, col.data());
+  // out[C_out, N·L_out] = W[C_out, C_in·K] · col, then each sample's block moves to y[s] (+ b).
+  Tensor<T> out(Shape{g.c_out, cols});
+  blas::gemm(blas::Transpose::no, blas::Transpose::no, g.c_out, cols, g.rows(), T(1), w, col.data(),
+             T(0), out.data());
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t o = 0; o < g.c_out; ++o) {
+      const T* from = out.data() + o * cols + s * g.l_out;
+      T* to = y + (s * g.c_out + o) * g.l_out;
+      const T bias = b ? b[o] : T(0);
+      for (std::size_t t = 0; t < g.l_out; ++t) to[t] = from[t] + bias;
+    }
+}
+
+// gW[C_out, C_in·K] = gout · colᵀ.
+template <class T>
+void weight_gradient_im2col(const ConvGeometry& g, const T* x, const Tensor<T>& gout, T* gw,
+                            bool overwrite) {
+  Tensor<T> col(Shape{g.rows(), g.n * g.l_out});
+  im2col(g, x, col.data());
+  blas::gemm(blas::Transpose::no, blas::Transpose::yes, g.c_out, g.rows(), g.n * g.l_out, T(1),
+             gout.data(), col.data(), overwrite ? T(0) : T(1), gw);
+}
+
+// gcol = Wᵀ · gout, scattered back by col2im.
+template <class T>
+void input_gradient_im2col(const ConvGeometry& g, const T* w, const Tensor<T>& gout, T* gx,
+                           bool overwrite) {
+  Tensor<T> col(Shape{g.rows(), g.n * g.l_out});
+  blas::gemm(blas::Transpose::yes, blas::Transpose::no, g.rows(), g.n * g.l_out, g.c_out, T(1), w,
+             gout.data(), T(0), col.data());
+  if (overwrite) std::fill(gx, gx + g.n * g.c_in * g.length, T(0));
+  col2im(g, col.data(), gx);
+}
+
 }  // namespace
 
 template <class T>
 Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t stride,
               const Padding& padding, std::size_t dilation) {
   const ConvGeometry g = geometry(x.shape(), w.shape(), &b, stride, padding, dilation);
-  const std::size_t cols = g.n * g.l_out;
-  Tensor<T> col(Shape{g.rows(), cols});
-  im2col(g, x.value().data(), col.data());
-  // out[C_out, N·L_out] = W[C_out, C_in·K] · col, then each sample's block moves to y[s] (+ b).
-  Tensor<T> out(Shape{g.c_out, cols});
-  blas::gemm(blas::Transpose::no, blas::Transpose::no, g.c_out, cols, g.rows(), T(1),
-             w.value().data(), col.data(), T(0), out.data());
-  Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
+  const std::size_t span = g.dilation * (g.kernel - 1);
   const bool has_bias = b.defined();
-  for (std::size_t s = 0; s < g.n; ++s)
-    for (std::size_t o = 0; o < g.c_out; ++o) {
-      const T* from = out.data() + o * cols + s * g.l_out;
-      T* to = y.data() + (s * g.c_out + o) * g.l_out;
-      const T bias = has_bias ? b.value()[o] : T(0);
-      for (std::size_t t = 0; t < g.l_out; ++t) to[t] = from[t] + bias;
-    }
-  auto backward = [g, has_bias](const Tensor<T>& gy, Gradients<T>& gr) {
-    const std::size_t cols = g.n * g.l_out;
-    // gy as [C_out, N·L_out], the layout of the forward gemm's output.
-    Tensor<T> gout(Shape{g.c_out, cols});
-    for (std::size_t s = 0; s < g.n; ++s)
-      for (std::size_t o = 0; o < g.c_out; ++o)
-        std::copy_n(gy.data() + (s * g.c_out + o) * g.l_out, g.l_out,
-                    gout.data() + o * cols + s * g.l_out);
-    Tensor<T> col(Shape{g.rows(), cols});
-    if (gr.needed(1)) {  // gW[C_out, C_in·K] = gout · colᵀ
-      im2col(g, gr.input(0).data(), col.data());
+  Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
+  const T* bias = has_bias ? b.value().data() : nullptr;
+  if (direct_pays(stride, g.l_out, span))
+    forward_direct(g, x.value().data(), w.value().data(), bias, y.data());
+  else
+    forward_im2col(g, x.value().data(), w.value().data(), bias, y.data());
+  auto backward = [g, span, has_bias](const Tensor<T>& gy, Gradients<T>& gr) {
+    const bool direct_w = direct_pays(g.stride, g.l_out, span);
+    const bool direct_x = direct_pays(g.stride, g.length, span);
+    Tensor<T> gout;  // gy in the im2col layout, made only if the im2col path needs it
+    if ((gr.needed(1) && !direct_w) || (gr.needed(0) && !direct_x))
+      gout = gemm_layout(g, gy.data());
+    if (gr.needed(1)) {
       GradSlot<T> slot = gr.slot(1);
-      blas::gemm(blas::Transpose::no, blas::Transpose::yes, g.c_out, g.rows(), cols, T(1),
-                 gout.data(), col.data(), slot.overwrite ? T(0) : T(1), slot.data);
+      if (direct_w)
+        weight_gradient_direct(g, gr.input(0).data(), gy.data(), slot.data, slot.overwrite);
+      else
+        weight_gradient_im2col(g, gr.input(0).data(), gout, slot.data, slot.overwrite);
     }
-    if (has_bias && gr.needed(2)) {  // gb[o] = Σ over row o of gout
+    if (has_bias && gr.needed(2)) {  // gb[o] = Σ_s Σ_t gy[s, o, t]
       GradSlot<T> slot = gr.slot(2);
-      for (std::size_t o = 0; o < g.c_out; ++o) {
-        T acc = 0;
-        for (std::size_t j = 0; j < cols; ++j) acc += gout[o * cols + j];
-        slot.data[o] = slot.overwrite ? acc : slot.data[o] + acc;
-      }
-    }
-    if (gr.needed(0)) {  // gcol = Wᵀ · gout, scattered back by col2im
-      blas::gemm(blas::Transpose::yes, blas::Transpose::no, g.rows(), cols, g.c_out, T(1),
-                 gr.input(1).data(), gout.data(), T(0), col.data());
-      GradSlot<T> slot = gr.slot(0);
       if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
-      col2im(g, col.data(), slot.data);
+      for (std::size_t s = 0; s < g.n; ++s)
+        for (std::size_t o = 0; o < g.c_out; ++o) {
+          slot.data[o] += detail::sum_contiguous(gy.data() + (s * g.c_out + o) * g.l_out, g.l_out);
+        }
+    }
+    if (gr.needed(0)) {
+      GradSlot<T> slot = gr.slot(0);
+      if (direct_x)
+        input_gradient_direct(g, gy.data(), gr.input(1).data(), slot.data, slot.overwrite);
+      else
+        input_gradient_im2col(g, gr.input(1).data(), gout, slot.data, slot.overwrite);
     }
   };
   if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), std::move(backward));

@@ -1,6 +1,7 @@
 // Private helpers: NumPy broadcasting and strided loops over contiguous tensors.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -114,10 +115,17 @@ void broadcast_to(const T* src, const Shape& from, T* dst, const Shape& to, bool
   for_each_row(to, sd, ss,
                [&](std::size_t, std::size_t d, std::size_t s, std::size_t n, std::size_t,
                    std::size_t s_step) {
-                 if (overwrite)
+                 if (s_step == 0) {  // one value along the row (a local: it cannot alias dst)
+                   const T v = src[s];
+                   if (overwrite)
+                     std::fill(dst + d, dst + d + n, v);
+                   else
+                     for (std::size_t j = 0; j < n; ++j) dst[d + j] += v;
+                 } else if (overwrite) {
                    for (std::size_t j = 0; j < n; ++j) dst[d + j] = src[s + j * s_step];
-                 else
+                 } else {
                    for (std::size_t j = 0; j < n; ++j) dst[d + j] += src[s + j * s_step];
+                 }
                });
 }
 

@@ -1,5 +1,7 @@
 // conv1d: the seeds' worked examples and formulas, the fast path against the naive oracle,
 // gradchecks over a table of cases; flip.
+#include <cstring>
+
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -160,4 +162,85 @@ TEST_CASE("flip: values along any axis, and gradcheck") {
   test::check_close(flip(flip(Var<double>(x), -1), -1).value(), x);
   for (long axis : {0L, 1L, -1L})
     check_gradients([axis](const auto& in) { return flip(in[0], axis); }, {x});
+}
+
+namespace {
+// The index of the first element where a and b differ in any bit, or a.numel() when none does.
+template <class T>
+std::size_t first_difference(const Tensor<T>& a, const Tensor<T>& b) {
+  REQUIRE(a.shape() == b.shape());
+  for (std::size_t k = 0; k < a.numel(); ++k)
+    if (std::memcmp(&a[k], &b[k], sizeof(T)) != 0) return k;
+  return a.numel();
+}
+
+// Restores the thread count a test changed.
+struct ThreadCount {
+  explicit ThreadCount(std::size_t n) : saved(num_threads()) { set_num_threads(n); }
+  ~ThreadCount() { set_num_threads(saved); }
+  std::size_t saved;
+};
+}  // namespace
+
+TEST_CASE_TEMPLATE(
+    "conv1d: the direct kernels agree with the oracle on shapes spanning many blocks, and give "
+    "bit-identical results on 1 and 2 threads",
+    T, float, double) {
+  struct Case {
+    std::size_t n, c_in, c_out, length, kernel, dilation;
+    Padding padding;
+  };
+  // Channel counts off the kernels' register blocks, several tiles per sample and samples per
+  // tile, an even kernel with "same", padding beyond the kernel (the input gradient's packing
+  // then starts inside the sample), K = L (the im2col path: most columns would be wasted). The
+  // first case is large enough (> 4 MFLOP per pass) to be split between two threads.
+  const Case cases[] = {{8, 16, 21, 400, 5, 1, 2},    {9, 3, 6, 37, 4, 2, "same"},
+                        {2, 17, 5, 90, 3, 3, "full"}, {4, 6, 9, 41, 3, 1, 5},
+                        {3, 8, 10, 23, 23, 1, 0},     {1, 1, 1, 1, 1, 1, 0}};
+  std::uint64_t seed = 900;
+  for (const Case& c : cases) {
+    CAPTURE(c.length);
+    CAPTURE(c.kernel);
+    CAPTURE(c.padding.to_string());
+    const Tensor<T> x = test::random_tensor<T>({c.n, c.c_in, c.length}, ++seed);
+    const Tensor<T> w = test::random_tensor<T>({c.c_out, c.c_in, c.kernel}, ++seed);
+    const Tensor<T> b = test::random_tensor<T>({c.c_out}, ++seed);
+    Tensor<T> y[2], gx[2], gw[2], gb[2];
+    for (std::size_t threads : {1, 2}) {
+      ThreadCount count(threads);
+      Var<T> xv = Var<T>::parameter(x), wv = Var<T>::parameter(w), bv = Var<T>::parameter(b);
+      Var<T> out = conv1d(xv, wv, bv, 1, c.padding, c.dilation);
+      const Tensor<T> gy = test::random_tensor<T>(out.shape(), 77);
+      out.backward(gy);
+      y[threads - 1] = out.value();
+      gx[threads - 1] = xv.grad();
+      gw[threads - 1] = wv.grad();
+      gb[threads - 1] = bv.grad();
+      if (threads == 1) {
+        // Float: the weight gradient sums N·L_out = 3200 products of values in [−1, 1].
+        const double tol = std::is_same_v<T, float> ? 2e-4 : 1e-12;
+        test::check_close(y[0], reference::conv1d(x, w, b, 1, c.padding, c.dilation), tol);
+        Tensor<T> rx, rw, rb;
+        reference::conv1d_backward(x, w, gy, 1, c.padding, c.dilation, rx, rw, rb);
+        test::check_close(gx[0], rx, tol);
+        test::check_close(gw[0], rw, tol);
+        test::check_close(gb[0], rb, tol);
+      }
+    }
+    CHECK(first_difference(y[0], y[1]) == y[0].numel());
+    CHECK(first_difference(gx[0], gx[1]) == gx[0].numel());
+    CHECK(first_difference(gw[0], gw[1]) == gw[0].numel());
+    CHECK(first_difference(gb[0], gb[1]) == gb[0].numel());
+  }
+}
+
+TEST_CASE("conv1d: gradients accumulate into existing ones on the direct path") {
+  const Tensor<double> x = test::random_tensor({2, 3, 40}, 5),
+                       w = test::random_tensor({4, 3, 3}, 6);
+  Var<double> xv = Var<double>::parameter(x), wv = Var<double>::parameter(w);
+  sum(conv1d(xv, wv, Var<double>(), 1, 1)).backward();
+  const Tensor<double> gx = xv.grad(), gw = wv.grad();
+  sum(conv1d(xv, wv, Var<double>(), 1, 1)).backward();
+  for (std::size_t k = 0; k < gx.numel(); ++k) CHECK(xv.grad()[k] == doctest::Approx(2 * gx[k]));
+  for (std::size_t k = 0; k < gw.numel(); ++k) CHECK(wv.grad()[k] == doctest::Approx(2 * gw[k]));
 }

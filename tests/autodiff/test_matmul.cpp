@@ -35,6 +35,32 @@ TEST_CASE("matmul: all four transpose-flag combinations match a naive product an
   }
 }
 
+TEST_CASE(
+    "matmul: a product split between two threads (by columns or by rows of C) is right "
+    "and bit-identical to one thread's") {
+  // 2·m·n·k = 24 MFLOP: large enough to be split.
+  for (auto [m, n] : {std::pair<std::size_t, std::size_t>{100, 400}, {400, 100}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const std::size_t k = 300;
+        CAPTURE(m);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        const Tensor<double> a = test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, 41);
+        const Tensor<double> b = test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, 42);
+        const Transpose fa = ta ? Transpose::yes : Transpose::no;
+        const Transpose fb = tb ? Transpose::yes : Transpose::no;
+        const std::size_t saved = num_threads();
+        set_num_threads(1);
+        const Tensor<double> one = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
+        set_num_threads(2);
+        const Tensor<double> two = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
+        set_num_threads(saved);
+        test::check_close(two, naive_matmul(a, b, ta, tb), 1e-12);
+        test::check_close(two, one, 0);
+      }
+}
+
 TEST_CASE("matmul: float and double agree") {
   const Tensor<double> a = test::random_tensor({7, 9}, 33), b = test::random_tensor({9, 2}, 34);
   Tensor<float> af(a.shape()), bf(b.shape());

@@ -8,10 +8,16 @@ namespace tapegrad::blas {
 enum class Transpose { no, yes };
 
 // C[M,N] = alpha · op(A) · op(B) + beta · C, op(X) = X or Xᵀ per flag; op(A) is [M,K],
-// op(B) is [K,N]. A, B, C are contiguous row-major; with beta = 0, C is not read.
+// op(B) is [K,N]. A, B, C are contiguous row-major; with beta = 0, C is not read. Large
+// products are split by blocks of C among tapegrad::num_threads() threads.
 void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, const float* b, float beta, float* c);
 void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, double alpha,
           const double* a, const double* b, double beta, double* c);
+
+// The thread count OpenBLAS was started with (OPENBLAS_NUM_THREADS, else one per core): the
+// default of tapegrad::num_threads(). gemm runs OpenBLAS single-threaded and splits large
+// products among tapegrad's threads itself (see threads.hpp).
+std::size_t default_threads();
 
 }  // namespace tapegrad::blas

@@ -10,3 +10,4 @@
 #include "tapegrad/autodiff/reduce.hpp"
 #include "tapegrad/autodiff/reshape.hpp"
 #include "tapegrad/autodiff/softmax.hpp"
+#include "tapegrad/autodiff/threads.hpp"

@@ -1,0 +1,51 @@
+// The compute kernels of conv1d at stride 1: a direct, register-blocked correlation (no im2col
+// matrix, no gemm) and the weight gradient as blocked dot products. Each is compiled once per
+// instruction set (conv_kernels.cpp: the build's baseline; conv_kernels_avx512.cpp: AVX-512)
+// and conv_kernels<T>() picks, once, the best one this CPU runs.
+//
+// The data layout they share ("packed rows"): a channel's samples laid end to end, each sample
+// in a segment of `segment` values holding its zero padding, so one row of length N·segment
+// serves the whole batch and every load is contiguous:
+//   xp[c, s·segment + j] = x[s, c, j − left]   (0 outside the sample),
+// and a correlation with kernel K at dilation d reads xp[c, u + k·d] for output column u. The
+// columns u = s·segment + t with t ≥ L_out straddle two samples; they are computed and dropped.
+#pragma once
+
+#include <cstddef>
+
+namespace tapegrad::conv_kernels {
+
+template <class T>
+struct Kernels {
+  // z[o, u] = Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c·ldx + u + k·d]
+  // for o < rows and u in tiles [tile_begin, tile_end) of `tile` columns. rows is a multiple of
+  // `rows_block`; xp must be readable up to c·ldx + tile_end·tile + (K − 1)·d.
+  void (*correlate)(const T* wp, std::size_t rows, const T* xp, std::size_t ldx, std::size_t c_in,
+                    std::size_t kernel, std::size_t dilation, T* z, std::size_t ldz,
+                    std::size_t tile_begin, std::size_t tile_end);
+  // gw[o·(C·K) + c·K + k] = Σ_{u < cols} gz[o·ldz + u] · xp[c·ldx + u + k·d]
+  // for o in blocks [block_begin, block_end) of `grad_rows_block` rows (gz has that many rows
+  // per block, zero-padded); cols is a multiple of `vector`. Overwrites gw.
+  void (*weight_gradient)(const T* gz, std::size_t ldz, const T* xp, std::size_t ldx,
+                          std::size_t c_in, std::size_t kernel, std::size_t dilation,
+                          std::size_t cols, T* gw, std::size_t c_out, std::size_t block_begin,
+                          std::size_t block_end);
+  std::size_t rows_block;       // correlate's output rows per register block
+  std::size_t tile;             // correlate's output columns per register block
+  std::size_t grad_rows_block;  // weight_gradient's output rows per register block
+  std::size_t vector;           // values per SIMD vector
+  const char* name;             // the instruction set
+};
+
+// The best kernels for this CPU (the environment variable TAPEGRAD_KERNELS=baseline forces the
+// baseline set, for testing and comparison).
+template <class T>
+const Kernels<T>& conv_kernels();
+
+// One instruction set's kernels (defined only where that set was compiled in).
+template <class T>
+const Kernels<T>& baseline_kernels();
+template <class T>
+const Kernels<T>& avx512_kernels();
+
+}  // namespace tapegrad::conv_kernels
