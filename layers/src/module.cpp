@@ -29,9 +29,12 @@ std::size_t Module<T>::parameter_count() const {
   return n;
 }
 
+// Walks the tree itself rather than through named_parameters(): no names, no vector, so a
+// training step that calls it allocates nothing.
 template <class T>
 void Module<T>::zero_grad() {
-  for (auto& [name, p] : named_parameters()) p.zero_grad();
+  for (auto& [name, p] : params_) p.zero_grad();
+  for (auto& [name, child] : children_) child->zero_grad();
 }
 
 template <class T>

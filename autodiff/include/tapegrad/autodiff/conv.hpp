@@ -1,6 +1,8 @@
 // 1-D convolution (cross-correlation, as PyTorch's conv1d: weights move between the two
-// unchanged). Fast path: im2col + BLAS gemm per sample, with the buffers reused; a naive loop
-// implementation (tapegrad::reference) is kept beside it as the test oracle.
+// unchanged). Fast paths: at stride 1, direct register-blocked kernels (AVX-512 where the CPU
+// has it) over the whole batch, threads splitting the output; at other strides, im2col + one
+// BLAS gemm for the batch. A naive loop implementation (tapegrad::reference) is kept beside
+// them as the test oracle.
 // Derivations: docs/derivations.md#conv1d and #conv1d-length.
 #pragma once
 
@@ -53,7 +55,8 @@ std::size_t conv1d_output_length(std::size_t length, std::size_t kernel, std::si
 // x: [N, C_in, L], w: [C_out, C_in, K], b: [C_out] or undefined → y: [N, C_out, L_out].
 // gw[o, c, k] = Σ_n Σ_t gy[n, o, t] x[n, c, t·s + k·d − left]  (the input correlated with gy),
 // gb[o] = Σ_n Σ_t gy[n, o, t], and gx = the full convolution of gy (dilated by s) with the
-// flipped kernel (dilated by d) — computed as col2im of wᵀ · gy.
+// flipped kernel (dilated by d) — at stride 1 the forward kernel on gy with the transposed,
+// flipped kernel; otherwise col2im of wᵀ · gy.
 template <class T>
 Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b = Var<T>(), std::size_t stride = 1,
               const Padding& padding = Padding(0), std::size_t dilation = 1);
