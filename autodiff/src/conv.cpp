@@ -78,7 +78,6 @@ std::size_t conv1d_output_length(std::size_t length, std::size_t kernel, std::si
 }
 
 namespace {
-
 struct ConvGeometry {
   std::size_t n, c_in, length, c_out, kernel, stride, dilation, left, l_out;
   std::size_t rows() const { return c_in * kernel; }  // of the im2col matrix
@@ -149,10 +148,13 @@ std::size_t round_up(std::size_t n, std::size_t multiple) {
 // Packs columns [u0, u1) of src [N, C, len] laid out in rows (the layout of conv_kernels.hpp):
 //   dst[c·ld + u − u0] = src[s, c, j − left]   where u = s·segment + j, j < segment,
 // and 0 where j − left falls outside the sample or s ≥ N. left may be negative (the sample then
-// starts before its segment).
+// starts before its segment). Sample s starts at src + s·sample_stride (0: channels·len, the
+// whole tensor; more when packing some of its channels).
 template <class T>
 void pack_columns(const T* src, std::size_t n, std::size_t channels, std::size_t len, long left,
-                  std::size_t segment, std::size_t u0, std::size_t u1, std::size_t ld, T* dst) {
+                  std::size_t segment, std::size_t u0, std::size_t u1, std::size_t ld, T* dst,
+                  std::size_t sample_stride = 0) {
+  if (sample_stride == 0) sample_stride = channels * len;
   for (std::size_t c = 0; c < channels; ++c) {
     T* row = dst + c * ld - u0;  // row[u] for u in [u0, u1)
     for (std::size_t u = u0; u < u1;) {
@@ -161,7 +163,7 @@ void pack_columns(const T* src, std::size_t n, std::size_t channels, std::size_t
       if (s >= n) {
         std::fill(row + u, row + stop, T(0));
       } else {  // sample s fills [first + left, first + left + len) of its segment
-        const T* in = src + (s * channels + c) * len;
+        const T* in = src + s * sample_stride + c * len;
         const long j0 = static_cast<long>(u - first), j1 = static_cast<long>(stop - first);
         const long lo = std::clamp(left, j0, j1);
         const long hi = std::clamp(left + static_cast<long>(len), lo, j1);
@@ -198,10 +200,12 @@ DirectLayout direct_layout(std::size_t n, std::size_t out_length, std::size_t sp
 
 // The correlation of src [N, C, len] (placed in its segments at offset left) with packed
 // weights, z[o, u] = Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c, u + k·d], threads splitting the
-// tiles of columns. Each thread packs the input columns its tiles read, correlates them, and
-// hands its outputs to unpack(s, t0, t1, z, ldz) — sample s's outputs t0 … t1 − 1 are
-// z[o·ldz + t − t0] — while all of it is in its own cache. Each column is one thread's: the
-// result does not depend on the thread count.
+// tiles of columns into contiguous parts (thread i takes the i-th part of the columns in every
+// pass of conv1d, forward and backward, so the data it writes in one pass is in its own cache in
+// the next). A thread works through its part in ranges: it packs the input columns a range reads,
+// correlates them, and hands the outputs to unpack(s, t0, t1, z, ldz) — sample s's outputs
+// t0 … t1 − 1 are z[o·ldz + t − t0] — while all of it is in its cache. Each column is one
+// thread's: the result does not depend on the thread count.
 template <class T, class Unpack>
 void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayout& l, const T* src,
                       std::size_t c_in, std::size_t len, long left, std::size_t out_length,
@@ -209,27 +213,29 @@ void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayou
                       const Unpack& unpack) {
   const std::size_t span = dilation * (kernel - 1);
   const double flop = 2.0 * static_cast<double>(rows * c_in * kernel * l.cols);
-  // Ranges of tiles small enough that the threads finish together, and that a range's input
-  // columns stay in cache from packing to the kernel.
-  const std::size_t grain = std::max<std::size_t>(1, 16384 / (c_in * kernels.tile));
-  const std::size_t parts = detail::parallel_parts((l.tiles + grain - 1) / grain, flop);
-  const std::size_t part_cols = grain * kernels.tile;
-  const std::size_t part_ld = part_cols + span;
-  Tensor<T> xp(Shape{parts, c_in, part_ld});
-  Tensor<T> z(Shape{parts, rows, part_cols});
-  detail::parallel_for_dynamic(
-      l.tiles, grain, flop, [&](std::size_t begin, std::size_t end, std::size_t part) {
+  // Ranges small enough that a range's packed input stays in cache (L1/L2) until the kernel,
+  // and an equal number of them in each thread's part.
+  std::size_t range = std::max<std::size_t>(1, 16384 / (c_in * kernels.tile));
+  const std::size_t parts = detail::parallel_parts((l.tiles + range - 1) / range, flop);
+  const std::size_t ranges = round_up((l.tiles + range - 1) / range, parts);
+  range = (l.tiles + ranges - 1) / ranges;
+  const std::size_t range_cols = range * kernels.tile;
+  const std::size_t range_ld = range_cols + span;
+  Tensor<T> xp(Shape{parts, c_in, range_ld});
+  Tensor<T> z(Shape{parts, rows, range_cols});
+  detail::parallel_for_affine(
+      l.tiles, range, flop, [&](std::size_t begin, std::size_t end, std::size_t thread) {
         const std::size_t u0 = begin * kernels.tile, u1 = end * kernels.tile;
-        T* x_part = xp.data() + part * c_in * part_ld;
-        T* z_part = z.data() + part * rows * part_cols;
-        pack_columns(src, l.samples, c_in, len, left, l.segment, u0, u1 + span, part_ld, x_part);
-        kernels.correlate(wp, rows, x_part, part_ld, c_in, kernel, dilation, z_part, part_cols, 0,
+        T* x_part = xp.data() + thread * c_in * range_ld;
+        T* z_part = z.data() + thread * rows * range_cols;
+        pack_columns(src, l.samples, c_in, len, left, l.segment, u0, u1 + span, range_ld, x_part);
+        kernels.correlate(wp, rows, x_part, range_ld, c_in, kernel, dilation, z_part, range_cols, 0,
                           end - begin);
         for (std::size_t s = u0 / l.segment; s < l.samples && s * l.segment < u1; ++s) {
           const std::size_t first = s * l.segment;
           const std::size_t t0 = u0 > first ? u0 - first : 0;
           const std::size_t t1 = std::min(out_length, u1 - first);
-          if (t0 < t1) unpack(s, t0, t1, z_part + (first + t0 - u0), part_cols);
+          if (t0 < t1) unpack(s, t0, t1, z_part + (first + t0 - u0), range_cols);
         }
       });
 }
@@ -295,30 +301,70 @@ void input_gradient_direct(const ConvGeometry& g, const T* gy, const T* w, T* gx
 
 // gw[o, c, k] = Σ_s Σ_t gy[s, o, t] · x[s, c, t + k·d − left] = Σ_u gz[o, u] · xp[c, u + k·d]
 // with x packed as in the forward pass and gy packed in the same segments (left 0, so the
-// columns t ≥ L_out hold zeros and add nothing). Threads split the rows of gw.
+// columns t ≥ L_out hold zeros and add nothing); and, when gb is given, gb[o] = Σ_u gz[o, u].
+//
+// The columns are cut into slices, a partition fixed by the shape (about 1024 columns each, at
+// most 64 slices), and the rows of gw into groups when slices are fewer than threads. Threads
+// start on contiguous runs of slices (the columns they own in the other passes: see
+// parallel_for_affine); for each slice a thread packs the columns of x and gy it reads into its own
+// buffers and writes the slice's partial sums of gw and gb. The partial sums are added in slice
+// order: the result depends on the shape only, not on the thread count. Adds to gw and gb unless
+// their overwrite flag is set.
 template <class T>
-void weight_gradient_direct(const ConvGeometry& g, const T* x, const T* gy, T* gw, bool overwrite) {
+void weight_gradient_direct(const ConvGeometry& g, const T* x, const T* gy, GradSlot<T> gw,
+                            const GradSlot<T>* gb) {
   const auto& kernels = conv_kernels::conv_kernels<T>();
   const std::size_t span = g.dilation * (g.kernel - 1);
   const DirectLayout l = direct_layout(g.n, g.l_out, span, kernels);
+  const std::size_t ck = g.rows();
   const std::size_t rows = round_up(g.c_out, kernels.grad_rows_block);
-  Tensor<T> xp(Shape{g.c_in, l.ld});
-  pack_columns(x, g.n, g.c_in, g.length, static_cast<long>(g.left), l.segment, 0, l.ld, l.ld,
-               xp.data());
-  Tensor<T> gz(Shape{rows, l.cols});
-  pack_columns(gy, g.n, g.c_out, g.l_out, 0L, l.segment, 0, l.cols, l.cols, gz.data());
-  std::fill(gz.data() + g.c_out * l.cols, gz.data() + rows * l.cols, T(0));
-  Tensor<T> sum;
-  if (!overwrite) sum = Tensor<T>(Shape{g.c_out, g.rows()});
-  T* out = overwrite ? gw : sum.data();
-  const double flop = 2.0 * static_cast<double>(rows * g.rows() * l.cols);
-  detail::parallel_for(
-      rows / kernels.grad_rows_block, flop, [&](std::size_t begin, std::size_t end, std::size_t) {
-        kernels.weight_gradient(gz.data(), l.cols, xp.data(), l.ld, g.c_in, g.kernel, g.dilation,
-                                l.cols, out, g.c_out, begin, end);
+  const std::size_t blocks = rows / kernels.grad_rows_block;
+  const std::size_t slice_tiles =
+      std::max((1024 + kernels.tile - 1) / kernels.tile, (l.tiles + 63) / 64);
+  const std::size_t slices = (l.tiles + slice_tiles - 1) / slice_tiles;
+  const std::size_t slice_cols = slice_tiles * kernels.tile;
+  const double flop = 2.0 * static_cast<double>(rows * ck * l.cols);
+  const std::size_t threads = detail::parallel_parts(slices * blocks, flop);
+  const std::size_t groups = std::min(blocks, (threads + slices - 1) / slices);
+  const std::size_t tasks = slices * groups;
+  const std::size_t parts = detail::parallel_parts(tasks, flop);
+  Tensor<T> xp(Shape{parts, g.c_in, slice_cols + span});
+  Tensor<T> gz(Shape{parts, rows, slice_cols});
+  Tensor<T> partial(Shape{slices, g.c_out, ck});
+  Tensor<T> bias_partial(Shape{slices, g.c_out});
+  detail::parallel_for_affine(
+      tasks, 1, flop, [&](std::size_t task, std::size_t, std::size_t thread) {
+        T* x_part = xp.data() + thread * g.c_in * (slice_cols + span);
+        T* gz_part = gz.data() + thread * rows * slice_cols;
+        const std::size_t slice = task / groups, group = task % groups;
+        const std::size_t b0 = blocks * group / groups, b1 = blocks * (group + 1) / groups;
+        const std::size_t o0 = b0 * kernels.grad_rows_block;
+        const std::size_t o1 = std::min(g.c_out, b1 * kernels.grad_rows_block);
+        const std::size_t u0 = slice * slice_cols, u1 = std::min(l.cols, u0 + slice_cols);
+        pack_columns(x, g.n, g.c_in, g.length, static_cast<long>(g.left), l.segment, u0, u1 + span,
+                     slice_cols + span, x_part);
+        // gy's rows o0 … o1 − 1 at gz_part[o·slice_cols], zero rows up to the last block's end.
+        pack_columns(gy + o0 * g.l_out, g.n, o1 - o0, g.l_out, 0L, l.segment, u0, u1, slice_cols,
+                     gz_part + o0 * slice_cols, g.c_out * g.l_out);
+        std::fill(gz_part + o1 * slice_cols, gz_part + b1 * kernels.grad_rows_block * slice_cols,
+                  T(0));
+        kernels.weight_gradient(gz_part, slice_cols, x_part, slice_cols + span, g.c_in, g.kernel,
+                                g.dilation, u1 - u0, partial.data() + slice * g.c_out * ck, g.c_out,
+                                b0, b1);
+        if (gb)
+          for (std::size_t o = o0; o < o1; ++o)
+            bias_partial[slice * g.c_out + o] =
+                detail::sum_contiguous(gz_part + o * slice_cols, u1 - u0);
       });
-  if (!overwrite)
-    for (std::size_t i = 0; i < sum.numel(); ++i) gw[i] += sum[i];
+  const auto add_slices = [slices](const T* parts_sum, std::size_t size, GradSlot<T> out) {
+    for (std::size_t i = 0; i < size; ++i) {
+      T acc = parts_sum[i];
+      for (std::size_t s = 1; s < slices; ++s) acc += parts_sum[s * size + i];
+      out.data[i] = out.overwrite ? acc : out.data[i] + acc;
+    }
+  };
+  add_slices(partial.data(), g.c_out * ck, gw);
+  if (gb) add_slices(bias_partial.data(), g.c_out, *gb);
 }
 
 // The direct path wastes the columns between samples (d(K − 1) per sample): taken at stride 1
@@ -401,12 +447,16 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
       gout = gemm_layout(g, gy.data());
     if (gr.needed(1)) {
       GradSlot<T> slot = gr.slot(1);
-      if (direct_w)
-        weight_gradient_direct(g, gr.input(0).data(), gy.data(), slot.data, slot.overwrite);
-      else
+      if (direct_w) {
+        GradSlot<T> bias_slot{};
+        if (has_bias && gr.needed(2)) bias_slot = gr.slot(2);
+        weight_gradient_direct(g, gr.input(0).data(), gy.data(), slot,
+                               has_bias && gr.needed(2) ? &bias_slot : nullptr);
+      } else
         weight_gradient_im2col(g, gr.input(0).data(), gout, slot.data, slot.overwrite);
     }
-    if (has_bias && gr.needed(2)) {  // gb[o] = Σ_s Σ_t gy[s, o, t]
+    const bool bias_done = direct_w && gr.needed(1);  // by weight_gradient_direct
+    if (has_bias && gr.needed(2) && !bias_done) {     // gb[o] = Σ_s Σ_t gy[s, o, t]
       GradSlot<T> slot = gr.slot(2);
       if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
       for (std::size_t s = 0; s < g.n; ++s)

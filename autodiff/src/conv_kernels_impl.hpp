@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <utility>
 
 #include "conv_kernels.hpp"
 
@@ -71,14 +72,22 @@ void correlate(const T* wp, std::size_t rows, const T* xp, std::size_t ldx, std:
                                   z + o * ldz + t * tile, ldz);
 }
 
-// The sum of a vector's lanes, pairwise (a fixed order: results do not depend on threads).
+// The sum of a vector's lanes, pairwise (a fixed order: results do not depend on threads): the
+// upper half added to the lower half until one lane is left, each step one extract and one add.
+template <class T, int W, std::size_t... I>
+__attribute__((always_inline)) inline T lane_sum(typename simd<T, W>::type v,
+                                                 std::index_sequence<I...>) {
+  if constexpr (W == 1) {
+    return v[0];
+  } else {
+    const typename simd<T, W / 2>::type half =
+        __builtin_shufflevector(v, v, I...) + __builtin_shufflevector(v, v, (I + W / 2)...);
+    return lane_sum<T, W / 2>(half, std::make_index_sequence<W / 4>());
+  }
+}
 template <class T, int W>
 __attribute__((always_inline)) inline T lane_sum(typename simd<T, W>::type v) {
-  T lanes[W];
-  std::memcpy(lanes, &v, sizeof(v));
-  for (int width = W / 2; width > 0; width /= 2)
-    for (int i = 0; i < width; ++i) lanes[i] += lanes[i + width];
-  return lanes[0];
+  return lane_sum<T, W>(v, std::make_index_sequence<W / 2>());
 }
 
 // One register block of the weight gradient: R rows of gz against Q shifted input rows,

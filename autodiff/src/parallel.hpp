@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -13,6 +14,11 @@
 #include "tapegrad/autodiff/threads.hpp"
 
 namespace tapegrad::detail {
+
+// What moving one value through memory costs, in the "flop" that parallel_parts weighs work
+// by, for passes bound by memory rather than arithmetic (a core streams some 10 G values/s and
+// multiply-adds some 200 G flop/s).
+constexpr double flop_per_value = 16;
 
 // How many parts parallel_for splits `count` items of `flop` total work into: at most
 // num_threads() and count, and few enough that each gets at least 2 MFLOP (some 10 µs;
@@ -45,29 +51,71 @@ void parallel_for(std::size_t count, double flop, Body&& body) {
   body(std::size_t(0), count, std::size_t(0));
 }
 
-// Runs body(begin, end, thread) over [0, count) in ranges of `grain` items that threads
-// thread < parallel_parts(count / grain, flop) take as they become free: for work whose items
-// cost the same but whose threads may not run at the same speed. Which thread runs a range
-// changes from run to run, so body's results must not depend on `thread` (it is for scratch
-// buffers). body must not throw.
+// The ranges [first, last) of one part of parallel_for_affine, taken from the front by the
+// thread that owns them and from the back by threads that have finished their own.
+class RangeDeque {
+ public:
+  void reset(std::uint32_t first, std::uint32_t last) {
+    ends_.store(pack(first, last), std::memory_order_relaxed);
+  }
+  bool take_front(std::size_t& range) { return take(range, true); }
+  bool take_back(std::size_t& range) { return take(range, false); }
+
+ private:
+  static std::uint64_t pack(std::uint32_t front, std::uint32_t back) {
+    return (std::uint64_t(back) << 32) | front;
+  }
+  bool take(std::size_t& range, bool front) {
+    std::uint64_t v = ends_.load(std::memory_order_relaxed);
+    for (;;) {
+      const auto f = static_cast<std::uint32_t>(v), b = static_cast<std::uint32_t>(v >> 32);
+      if (f >= b) return false;
+      const std::uint64_t next = front ? pack(f + 1, b) : pack(f, b - 1);
+      if (ends_.compare_exchange_weak(v, next, std::memory_order_relaxed)) {
+        range = front ? f : b - 1;
+        return true;
+      }
+    }
+  }
+  alignas(64) std::atomic<std::uint64_t> ends_{0};  // one cache line per part
+};
+
+// Runs body(begin, end, thread) over [0, count) in ranges of `grain` items, on
+// parallel_parts(ranges, flop) threads. Thread i first works through the i-th contiguous part
+// of the ranges, front to back, so that consecutive passes over the same data (forward and
+// backward of one op) find it in the cache of the thread that last wrote it; a thread done with
+// its part takes the remaining ranges of the others from their back (threads need not run at
+// the same speed). Which thread runs a range can change from run to run, so body's results
+// must not depend on `thread` (it is for scratch buffers). body must not throw.
 template <class Body>
-void parallel_for_dynamic(std::size_t count, std::size_t grain, double flop, Body&& body) {
+void parallel_for_affine(std::size_t count, std::size_t grain, double flop, Body&& body) {
   const std::size_t ranges = (count + grain - 1) / grain;
   const std::size_t parts = parallel_parts(ranges, flop);
+  const auto run = [&](std::size_t r, std::size_t thread) {
+    body(r * grain, std::min(count, (r + 1) * grain), thread);
+  };
 #if defined(_OPENMP)
   if (parts > 1) {
-    std::atomic<std::size_t> next{0};
-#pragma omp parallel num_threads(static_cast <int>(parts))
+    constexpr std::size_t max_parts = 64;
+    RangeDeque deques[max_parts];
+    const std::size_t used = std::min(parts, max_parts);
+    for (std::size_t p = 0; p < used; ++p)
+      deques[p].reset(static_cast<std::uint32_t>(ranges * p / used),
+                      static_cast<std::uint32_t>(ranges * (p + 1) / used));
+#pragma omp parallel num_threads(static_cast <int>(used))
     {
       const auto thread = static_cast<std::size_t>(omp_get_thread_num());
-      for (std::size_t r = next.fetch_add(1, std::memory_order_relaxed); r < ranges;
-           r = next.fetch_add(1, std::memory_order_relaxed))
-        body(r * grain, std::min(count, (r + 1) * grain), thread);
+      std::size_t r;
+      while (deques[thread].take_front(r)) run(r, thread);
+      for (std::size_t other = 1; other < used; ++other) {
+        RangeDeque& victim = deques[(thread + other) % used];
+        while (victim.take_back(r)) run(r, thread);
+      }
     }
     return;
   }
 #endif
-  for (std::size_t r = 0; r < ranges; ++r) body(r * grain, std::min(count, (r + 1) * grain), 0);
+  for (std::size_t r = 0; r < ranges; ++r) run(r, 0);
 }
 
 }  // namespace tapegrad::detail

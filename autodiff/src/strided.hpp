@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 
+#include "parallel.hpp"
 #include "tapegrad/autodiff/shape.hpp"
 #include "tapegrad/autodiff/tensor.hpp"
 
@@ -110,6 +111,17 @@ void sum_to(const T* src, const Shape& from, T* dst, const Shape& to, bool overw
 // dst (shape `to`) = src (shape `from`) broadcast to `to`. If !overwrite, adds into dst.
 template <class T>
 void broadcast_to(const T* src, const Shape& from, T* dst, const Shape& to, bool overwrite) {
+  if (from.numel() == 1 && overwrite) {
+    // One value everywhere (the gradient of a sum): a fill, split among threads like the passes
+    // that read it next when it is large.
+    const T v = src[0];
+    const std::size_t n = to.numel();
+    parallel_for_affine(n, 16384, flop_per_value * static_cast<double>(n),
+                        [&](std::size_t begin, std::size_t end, std::size_t) {
+                          std::fill(dst + begin, dst + end, v);
+                        });
+    return;
+  }
   const Strides ss = broadcast_strides(from, to);
   const Strides sd = contiguous_strides(to);
   for_each_row(to, sd, ss,

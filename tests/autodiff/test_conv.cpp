@@ -193,10 +193,13 @@ TEST_CASE_TEMPLATE(
   // Channel counts off the kernels' register blocks, several tiles per sample and samples per
   // tile, an even kernel with "same", padding beyond the kernel (the input gradient's packing
   // then starts inside the sample), K = L (the im2col path: most columns would be wasted). The
-  // first case is large enough (> 4 MFLOP per pass) to be split between two threads.
-  const Case cases[] = {{8, 16, 21, 400, 5, 1, 2},    {9, 3, 6, 37, 4, 2, "same"},
-                        {2, 17, 5, 90, 3, 3, "full"}, {4, 6, 9, 41, 3, 1, 5},
-                        {3, 8, 10, 23, 23, 1, 0},     {1, 1, 1, 1, 1, 1, 0}};
+  // first two cases are large enough (> 4 MFLOP per pass) to be split between two threads: the
+  // first has several slices of columns in the weight gradient, the second one slice whose
+  // rows two threads share.
+  const Case cases[] = {{8, 16, 21, 400, 5, 1, 2},   {2, 32, 70, 200, 3, 1, 1},
+                        {9, 3, 6, 37, 4, 2, "same"}, {2, 17, 5, 90, 3, 3, "full"},
+                        {4, 6, 9, 41, 3, 1, 5},      {3, 8, 10, 23, 23, 1, 0},
+                        {1, 1, 1, 1, 1, 1, 0}};
   std::uint64_t seed = 900;
   for (const Case& c : cases) {
     CAPTURE(c.length);
@@ -236,11 +239,33 @@ TEST_CASE_TEMPLATE(
 
 TEST_CASE("conv1d: gradients accumulate into existing ones on the direct path") {
   const Tensor<double> x = test::random_tensor({2, 3, 40}, 5),
-                       w = test::random_tensor({4, 3, 3}, 6);
-  Var<double> xv = Var<double>::parameter(x), wv = Var<double>::parameter(w);
-  sum(conv1d(xv, wv, Var<double>(), 1, 1)).backward();
-  const Tensor<double> gx = xv.grad(), gw = wv.grad();
-  sum(conv1d(xv, wv, Var<double>(), 1, 1)).backward();
+                       w = test::random_tensor({4, 3, 3}, 6), b = test::random_tensor({4}, 7);
+  Var<double> xv = Var<double>::parameter(x), wv = Var<double>::parameter(w),
+              bv = Var<double>::parameter(b);
+  sum(conv1d(xv, wv, bv, 1, 1)).backward();
+  const Tensor<double> gx = xv.grad(), gw = wv.grad(), gb = bv.grad();
+  CHECK(gb[0] == doctest::Approx(2 * 40));  // each bias reaches every output: N·L_out of them
+  sum(conv1d(xv, wv, bv, 1, 1)).backward();
   for (std::size_t k = 0; k < gx.numel(); ++k) CHECK(xv.grad()[k] == doctest::Approx(2 * gx[k]));
   for (std::size_t k = 0; k < gw.numel(); ++k) CHECK(wv.grad()[k] == doctest::Approx(2 * gw[k]));
+  for (std::size_t k = 0; k < gb.numel(); ++k) CHECK(bv.grad()[k] == doctest::Approx(2 * gb[k]));
+}
+
+TEST_CASE("conv1d: the bias gradient without the weight's, and the weight's without the bias's") {
+  const Tensor<double> x = test::random_tensor({2, 3, 40}, 8),
+                       w = test::random_tensor({4, 3, 3}, 9), b = test::random_tensor({4}, 10);
+  for (bool weight_trained : {false, true}) {
+    CAPTURE(weight_trained);
+    Var<double> wv = weight_trained ? Var<double>::parameter(w) : Var<double>(w);
+    Var<double> bv = weight_trained ? Var<double>(b) : Var<double>::parameter(b);
+    Var<double> y = conv1d(Var<double>(x), wv, bv, 1, 1);
+    const Tensor<double> gy = test::random_tensor(y.shape(), 11);
+    y.backward(gy);
+    Tensor<double> rx, rw, rb;
+    reference::conv1d_backward(x, w, gy, 1, 1, 1, rx, rw, rb);
+    if (weight_trained)
+      test::check_close(wv.grad(), rw, 1e-12);
+    else
+      test::check_close(bv.grad(), rb, 1e-12);
+  }
 }
