@@ -25,6 +25,40 @@ Shape output_shape(const Shape& xs, const PoolGeometry& g) {
   return Shape{xs[0], xs[1], g.l_out};
 }
 
+// The common window of 2 at stride 2 over n pairs x[2i], x[2i + 1]: y[i] = the larger (the first
+// on ties; a NaN wins over a number) and took_second[i] = 1 where it is x[2i + 1], else 0. Plain
+// selects on non-aliasing arrays: the compiler vectorises the loop, and no branch depends on the
+// data.
+template <class T>
+void max_of_pairs(const T* __restrict x, T* __restrict y, T* __restrict took_second,
+                  std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const T a = x[2 * i], b = x[2 * i + 1];
+    const bool take_b = (b > a) | ((b != b) & (a == a));
+    y[i] = take_b ? b : a;
+    took_second[i] = take_b ? T(1) : T(0);
+  }
+}
+
+// Its gradient: gx[2i + took_second[i]] (+)= gy[i], and the other of the pair (+)= 0.
+template <class T>
+void max_of_pairs_backward(const T* __restrict gy, const T* __restrict took_second,
+                           T* __restrict gx, std::size_t n, bool overwrite) {
+  if (overwrite) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool second = took_second[i] != T(0);
+      gx[2 * i] = second ? T(0) : gy[i];
+      gx[2 * i + 1] = second ? gy[i] : T(0);
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool second = took_second[i] != T(0);
+      gx[2 * i] += second ? T(0) : gy[i];
+      gx[2 * i + 1] += second ? gy[i] : T(0);
+    }
+  }
+}
+
 }  // namespace
 
 std::size_t pool1d_output_length(std::size_t length, std::size_t kernel, std::size_t stride,
@@ -46,50 +80,59 @@ template <class T>
 Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
   const PoolGeometry g = geometry("max_pool1d", x.shape(), kernel, stride, padding);
   const Shape out = output_shape(x.shape(), g);
-  Tensor<T> y(out), where(out);  // `where`: each maximum's position in its row of x
+  // `where`: for each output, the position of its maximum in its row of x; for windows of 2 at
+  // stride 2, which of the pair (0 or 1).
+  Tensor<T> y(out), where(out);
   const T* px = x.value().data();
   const bool pairs = g.kernel == 2 && g.stride == 2 && g.padding == 0;
-  for (std::size_t r = 0; r < g.rows; ++r) {
-    const T* row = px + r * g.length;
-    if (pairs) {  // the common 2/2 window, in a loop the compiler vectorises
-      T* yr = y.data() + r * g.l_out;
-      T* wr = where.data() + r * g.l_out;
+  if (pairs && g.length % 2 == 0) {  // the rows end to end are pairs too: one long loop
+    max_of_pairs(px, y.data(), where.data(), g.rows * g.l_out);
+  } else if (pairs) {  // an odd length: each row's last value is in no window
+    for (std::size_t r = 0; r < g.rows; ++r)
+      max_of_pairs(px + r * g.length, y.data() + r * g.l_out, where.data() + r * g.l_out, g.l_out);
+  } else {
+    for (std::size_t r = 0; r < g.rows; ++r) {
+      const T* row = px + r * g.length;
       for (std::size_t t = 0; t < g.l_out; ++t) {
-        const T a = row[2 * t], b = row[2 * t + 1];
-        const bool take_b = (b > a) | ((b != b) & (a == a));  // no short-circuit: no jumps
-        yr[t] = take_b ? b : a;
-        wr[t] = static_cast<T>(2 * t + (take_b ? 1 : 0));
+        const long start = static_cast<long>(t * g.stride) - static_cast<long>(g.padding);
+        const long begin = std::max(start, 0L);
+        const long end = std::min(start + static_cast<long>(g.kernel), static_cast<long>(g.length));
+        // Branch-free scan (selects, not jumps: the comparisons are data-dependent). A strict >
+        // keeps the first maximum; a NaN replaces a number and then stays.
+        T best = row[begin];
+        long best_i = begin;
+        for (long i = begin + 1; i < end; ++i) {
+          const T v = row[i];
+          const bool take = (v > best) | ((v != v) & (best == best));
+          best = take ? v : best;
+          best_i = take ? i : best_i;
+        }
+        y[r * g.l_out + t] = best;
+        where[r * g.l_out + t] = static_cast<T>(best_i);
       }
-      continue;
-    }
-    for (std::size_t t = 0; t < g.l_out; ++t) {
-      const long start = static_cast<long>(t * g.stride) - static_cast<long>(g.padding);
-      const long begin = std::max(start, 0L);
-      const long end = std::min(start + static_cast<long>(g.kernel), static_cast<long>(g.length));
-      // Branch-free scan (selects, not jumps: the comparisons are data-dependent). A strict >
-      // keeps the first maximum; a NaN replaces a number and then stays.
-      T best = row[begin];
-      long best_i = begin;
-      for (long i = begin + 1; i < end; ++i) {
-        const T v = row[i];
-        const bool take = (v > best) | ((v != v) & (best == best));
-        best = take ? v : best;
-        best_i = take ? i : best_i;
-      }
-      y[r * g.l_out + t] = best;
-      where[r * g.l_out + t] = static_cast<T>(best_i);
     }
   }
   return make_op<T>("max_pool1d", {x, Var<T>(std::move(where))}, std::move(y),
-                    [g](const Tensor<T>& gy, Gradients<T>& gr) {
+                    [g, pairs](const Tensor<T>& gy, Gradients<T>& gr) {
                       const Tensor<T>& where = gr.input(1);
                       GradSlot<T> slot = gr.slot(0);
+                      if (pairs && g.length % 2 == 0) {
+                        max_of_pairs_backward(gy.data(), where.data(), slot.data, g.rows * g.l_out,
+                                              slot.overwrite);
+                        return;
+                      }
                       if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
-                      for (std::size_t r = 0; r < g.rows; ++r)
-                        for (std::size_t t = 0; t < g.l_out; ++t) {
-                          const std::size_t k = r * g.l_out + t;
-                          slot.data[r * g.length + static_cast<std::size_t>(where[k])] += gy[k];
+                      for (std::size_t r = 0; r < g.rows; ++r) {
+                        const T* gy_row = gy.data() + r * g.l_out;
+                        const T* where_row = where.data() + r * g.l_out;
+                        T* gx_row = slot.data + r * g.length;
+                        if (pairs) {
+                          max_of_pairs_backward(gy_row, where_row, gx_row, g.l_out, false);
+                          continue;
                         }
+                        for (std::size_t t = 0; t < g.l_out; ++t)
+                          gx_row[static_cast<std::size_t>(where_row[t])] += gy_row[t];
+                      }
                     });
 }
 

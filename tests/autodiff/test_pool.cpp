@@ -36,6 +36,36 @@ TEST_CASE("pool: gradcheck away from ties, with strides and padding") {
       }
 }
 
+TEST_CASE("pool: windows of 2 at stride 2 (the vectorised path), even and odd lengths") {
+  for (std::size_t length : {8, 9}) {  // 9: each row's last value is in no window
+    CAPTURE(length);
+    const Tensor<double> x = test::random_tensor({3, 2, length}, 151);
+    test::check_gradients([](const auto& in) { return max_pool1d(in[0], 2); }, {x});
+    Var<double> xv = Var<double>::parameter(x);
+    sum(max_pool1d(xv, 2)).backward();
+    sum(max_pool1d(xv, 2)).backward();  // accumulates
+    for (std::size_t r = 0; r < 6; ++r)
+      for (std::size_t t = 0; t < length / 2; ++t) {
+        const std::size_t a = r * length + 2 * t, b = a + 1;
+        const bool second = x[b] > x[a];
+        CHECK(xv.grad()[a] == (second ? 0.0 : 2.0));
+        CHECK(xv.grad()[b] == (second ? 2.0 : 0.0));
+      }
+    if (length % 2) CHECK(xv.grad()[length - 1] == 0.0);
+  }
+  // Ties go to the first of the pair; a NaN wins over a number, in either place.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Var<float> y =
+      Var<float>::parameter(Tensor<float>({1, 1, 8}, {2.f, 2.f, 1.f, 3.f, nan, 1.f, 1.f, nan}));
+  Var<float> m = max_pool1d(y, 2);
+  CHECK(m.value()[0] == 2.f);
+  CHECK(m.value()[1] == 3.f);
+  CHECK(std::isnan(m.value()[2]));
+  CHECK(std::isnan(m.value()[3]));
+  m.backward(Tensor<float>::ones({1, 1, 4}));
+  test::check_close(y.grad(), Tensor<float>({1, 1, 8}, {1, 0, 0, 1, 1, 0, 0, 1}));
+}
+
 TEST_CASE("pool: output lengths and invalid parameters") {
   CHECK(pool1d_output_length(28, 2, 2, 0) == 14);
   CHECK(pool1d_output_length(14, 2, 2, 0) == 7);
