@@ -145,35 +145,54 @@ std::size_t round_up(std::size_t n, std::size_t multiple) {
   return (n + multiple - 1) / multiple * multiple;
 }
 
+// Copies and zero-fills of a few values each (a sample's row is often only tens of values long):
+// plain loops in blocks of 8, where a call to memcpy or memset would cost more than the copy.
+template <class T>
+void copy_short(const T* from, std::size_t n, T* to) {
+  for (; n >= 8; n -= 8, from += 8, to += 8)
+    for (std::size_t k = 0; k < 8; ++k) to[k] = from[k];
+  for (std::size_t k = 0; k < n; ++k) to[k] = from[k];
+}
+template <class T>
+void zero_short(T* to, std::size_t n) {
+  for (; n >= 8; n -= 8, to += 8)
+    for (std::size_t k = 0; k < 8; ++k) to[k] = T(0);
+  for (std::size_t k = 0; k < n; ++k) to[k] = T(0);
+}
+
 // Packs columns [u0, u1) of src [N, C, len] laid out in rows (the layout of conv_kernels.hpp):
 //   dst[c·ld + u − u0] = src[s, c, j − left]   where u = s·segment + j, j < segment,
 // and 0 where j − left falls outside the sample or s ≥ N. left may be negative (the sample then
 // starts before its segment). Sample s starts at src + s·sample_stride (0: channels·len, the
-// whole tensor; more when packing some of its channels).
+// whole tensor; more when packing some of its channels). Sample by sample, the piece of the
+// segment that falls in [u0, u1) is worked out once for all channels.
 template <class T>
 void pack_columns(const T* src, std::size_t n, std::size_t channels, std::size_t len, long left,
                   std::size_t segment, std::size_t u0, std::size_t u1, std::size_t ld, T* dst,
                   std::size_t sample_stride = 0) {
   if (sample_stride == 0) sample_stride = channels * len;
-  for (std::size_t c = 0; c < channels; ++c) {
-    T* row = dst + c * ld - u0;  // row[u] for u in [u0, u1)
-    for (std::size_t u = u0; u < u1;) {
-      const std::size_t s = u / segment, first = s * segment;
-      const std::size_t stop = std::min(u1, first + segment);
-      if (s >= n) {
-        std::fill(row + u, row + stop, T(0));
-      } else {  // sample s fills [first + left, first + left + len) of its segment
-        const T* in = src + s * sample_stride + c * len;
-        const long j0 = static_cast<long>(u - first), j1 = static_cast<long>(stop - first);
-        const long lo = std::clamp(left, j0, j1);
-        const long hi = std::clamp(left + static_cast<long>(len), lo, j1);
-        T* out = row + first;
-        std::fill(out + j0, out + lo, T(0));
-        std::copy(in + (lo - left), in + (hi - left), out + lo);
-        std::fill(out + hi, out + j1, T(0));
+  for (std::size_t u = u0; u < u1;) {
+    const std::size_t s = u / segment, first = s * segment;
+    const std::size_t stop = std::min(u1, first + segment);
+    T* piece = dst + (u - u0);  // this piece's start in channel 0's row
+    if (s >= n) {
+      for (std::size_t c = 0; c < channels; ++c) zero_short(piece + c * ld, stop - u);
+    } else {  // sample s fills [first + left, first + left + len) of its segment
+      const long j0 = static_cast<long>(u - first), j1 = static_cast<long>(stop - first);
+      const long lo = std::clamp(left, j0, j1);
+      const long hi = std::clamp(left + static_cast<long>(len), lo, j1);
+      const auto before = static_cast<std::size_t>(lo - j0);
+      const auto values = static_cast<std::size_t>(hi - lo);
+      const auto after = static_cast<std::size_t>(j1 - hi);
+      const T* in = src + s * sample_stride + (lo - left);
+      for (std::size_t c = 0; c < channels; ++c) {
+        T* out = piece + c * ld;
+        zero_short(out, before);
+        copy_short(in + c * len, values, out + before);
+        zero_short(out + before + values, after);
       }
-      u = stop;
     }
+    u = stop;
   }
 }
 
