@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -18,6 +19,23 @@ namespace test {
 using tapegrad::Shape;
 using tapegrad::Tensor;
 using tapegrad::Var;
+
+// Sets tapegrad's thread count for a scope, then restores it.
+struct ThreadCount {
+  explicit ThreadCount(std::size_t n) : saved(tapegrad::num_threads()) {
+    tapegrad::set_num_threads(n);
+  }
+  ~ThreadCount() { tapegrad::set_num_threads(saved); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+  std::size_t saved;
+};
+
+// Whether a and b hold the same values bit for bit (results must not depend on thread counts).
+template <class T>
+bool bit_identical(const Tensor<T>& a, const Tensor<T>& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.numel() * sizeof(T)) == 0;
+}
 
 // Uniform values in [lo, hi), seeded so every run sees the same numbers.
 template <class T = double>

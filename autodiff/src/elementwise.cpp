@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "parallel.hpp"
 #include "tapegrad/autodiff/op.hpp"
 #include "vector_math.hpp"
 
@@ -10,20 +11,32 @@ namespace {
 
 // An elementwise op y = f(x) whose derivative is expressed through x and y: gx = gy ⊙ d(x, y).
 // The backward closure captures only `d` (usually empty): inputs and output come from the tape.
+// Large tensors are split among threads (parallel_for_values), each taking the same part in
+// the forward and the backward pass.
 template <class T, class F, class D>
 Var<T> unary_op(const char* name, const Var<T>& x, F f, D d) {
   const Tensor<T>& xv = x.value();
   Tensor<T> y(xv.shape());
   const T* xs = xv.data();
   T* ys = y.data();
-  const std::size_t n = y.numel();
-  TAPEGRAD_VECTORIZE
-  for (std::size_t k = 0; k < n; ++k) ys[k] = f(xs[k]);
+  detail::parallel_for_values(y.numel(), 2, [&](std::size_t begin, std::size_t end) {
+    TAPEGRAD_VECTORIZE
+    for (std::size_t k = begin; k < end; ++k) ys[k] = f(xs[k]);
+  });
   return make_op<T>(name, {x}, std::move(y), [d](const Tensor<T>& gy, Gradients<T>& g) {
     const T* xs = g.input(0).data();
     const T* ys = g.output().data();
     const T* gs = gy.data();
-    g.accumulate(0, [&](std::size_t k) { return gs[k] * d(xs[k], ys[k]); });
+    const GradSlot<T> s = g.slot(0);
+    detail::parallel_for_values(s.size, 4, [&](std::size_t begin, std::size_t end) {
+      if (s.overwrite) {
+        TAPEGRAD_VECTORIZE
+        for (std::size_t k = begin; k < end; ++k) s.data[k] = gs[k] * d(xs[k], ys[k]);
+      } else {
+        TAPEGRAD_VECTORIZE
+        for (std::size_t k = begin; k < end; ++k) s.data[k] += gs[k] * d(xs[k], ys[k]);
+      }
+    });
   });
 }
 

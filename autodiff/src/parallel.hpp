@@ -16,9 +16,9 @@
 namespace tapegrad::detail {
 
 // What moving one value through memory costs, in the "flop" that parallel_parts weighs work
-// by, for passes bound by memory rather than arithmetic (a core streams some 10 G values/s and
-// multiply-adds some 200 G flop/s).
-constexpr double flop_per_value = 16;
+// by, for passes bound by memory rather than arithmetic (a core moves some 5 G values/s through
+// its caches and multiply-adds some 200 G flop/s): a part then has at least ~60 000 values.
+constexpr double flop_per_value = 32;
 
 // How many parts parallel_for splits `count` items of `flop` total work into: at most
 // num_threads() and count, and few enough that each gets at least 2 MFLOP (some 10 µs;
@@ -116,6 +116,15 @@ void parallel_for_affine(std::size_t count, std::size_t grain, double flop, Body
   }
 #endif
   for (std::size_t r = 0; r < ranges; ++r) run(r, 0);
+}
+
+// body(begin, end) over [0, count) for a pass bound by memory that moves values_per_item values
+// per item (an elementwise op: its inputs and output), split among threads when that is large
+// (parallel_for_affine: a thread takes the same part of equal-sized tensors in every pass).
+template <class Body>
+void parallel_for_values(std::size_t count, std::size_t values_per_item, Body&& body) {
+  parallel_for_affine(count, 4096, flop_per_value * static_cast<double>(values_per_item * count),
+                      [&](std::size_t begin, std::size_t end, std::size_t) { body(begin, end); });
 }
 
 }  // namespace tapegrad::detail

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "parallel.hpp"
 #include "tapegrad/autodiff/op.hpp"
 
 namespace tapegrad {
@@ -86,7 +87,10 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
   const T* px = x.value().data();
   const bool pairs = g.kernel == 2 && g.stride == 2 && g.padding == 0;
   if (pairs && g.length % 2 == 0) {  // the rows end to end are pairs too: one long loop
-    max_of_pairs(px, y.data(), where.data(), g.rows * g.l_out);
+    T *py = y.data(), *pw = where.data();
+    detail::parallel_for_values(g.rows * g.l_out, 4, [&](std::size_t begin, std::size_t end) {
+      max_of_pairs(px + 2 * begin, py + begin, pw + begin, end - begin);
+    });
   } else if (pairs) {  // an odd length: each row's last value is in no window
     for (std::size_t r = 0; r < g.rows; ++r)
       max_of_pairs(px + r * g.length, y.data() + r * g.l_out, where.data() + r * g.l_out, g.l_out);
@@ -112,28 +116,31 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
       }
     }
   }
-  return make_op<T>("max_pool1d", {x, Var<T>(std::move(where))}, std::move(y),
-                    [g, pairs](const Tensor<T>& gy, Gradients<T>& gr) {
-                      const Tensor<T>& where = gr.input(1);
-                      GradSlot<T> slot = gr.slot(0);
-                      if (pairs && g.length % 2 == 0) {
-                        max_of_pairs_backward(gy.data(), where.data(), slot.data, g.rows * g.l_out,
-                                              slot.overwrite);
-                        return;
-                      }
-                      if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
-                      for (std::size_t r = 0; r < g.rows; ++r) {
-                        const T* gy_row = gy.data() + r * g.l_out;
-                        const T* where_row = where.data() + r * g.l_out;
-                        T* gx_row = slot.data + r * g.length;
-                        if (pairs) {
-                          max_of_pairs_backward(gy_row, where_row, gx_row, g.l_out, false);
-                          continue;
-                        }
-                        for (std::size_t t = 0; t < g.l_out; ++t)
-                          gx_row[static_cast<std::size_t>(where_row[t])] += gy_row[t];
-                      }
-                    });
+  return make_op<T>(
+      "max_pool1d", {x, Var<T>(std::move(where))}, std::move(y),
+      [g, pairs](const Tensor<T>& gy, Gradients<T>& gr) {
+        const Tensor<T>& where = gr.input(1);
+        GradSlot<T> slot = gr.slot(0);
+        if (pairs && g.length % 2 == 0) {
+          detail::parallel_for_values(g.rows * g.l_out, 4, [&](std::size_t begin, std::size_t end) {
+            max_of_pairs_backward(gy.data() + begin, where.data() + begin, slot.data + 2 * begin,
+                                  end - begin, slot.overwrite);
+          });
+          return;
+        }
+        if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
+        for (std::size_t r = 0; r < g.rows; ++r) {
+          const T* gy_row = gy.data() + r * g.l_out;
+          const T* where_row = where.data() + r * g.l_out;
+          T* gx_row = slot.data + r * g.length;
+          if (pairs) {
+            max_of_pairs_backward(gy_row, where_row, gx_row, g.l_out, false);
+            continue;
+          }
+          for (std::size_t t = 0; t < g.l_out; ++t)
+            gx_row[static_cast<std::size_t>(where_row[t])] += gy_row[t];
+        }
+      });
 }
 
 template <class T>

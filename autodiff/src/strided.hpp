@@ -115,11 +115,9 @@ void broadcast_to(const T* src, const Shape& from, T* dst, const Shape& to, bool
     // One value everywhere (the gradient of a sum): a fill, split among threads like the passes
     // that read it next when it is large.
     const T v = src[0];
-    const std::size_t n = to.numel();
-    parallel_for_affine(n, 16384, flop_per_value * static_cast<double>(n),
-                        [&](std::size_t begin, std::size_t end, std::size_t) {
-                          std::fill(dst + begin, dst + end, v);
-                        });
+    parallel_for_values(to.numel(), 1, [&](std::size_t begin, std::size_t end) {
+      std::fill(dst + begin, dst + end, v);
+    });
     return;
   }
   const Strides ss = broadcast_strides(from, to);

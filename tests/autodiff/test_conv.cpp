@@ -174,12 +174,6 @@ std::size_t first_difference(const Tensor<T>& a, const Tensor<T>& b) {
   return a.numel();
 }
 
-// Restores the thread count a test changed.
-struct ThreadCount {
-  explicit ThreadCount(std::size_t n) : saved(num_threads()) { set_num_threads(n); }
-  ~ThreadCount() { set_num_threads(saved); }
-  std::size_t saved;
-};
 }  // namespace
 
 TEST_CASE_TEMPLATE(
@@ -210,7 +204,7 @@ TEST_CASE_TEMPLATE(
     const Tensor<T> b = test::random_tensor<T>({c.c_out}, ++seed);
     Tensor<T> y[2], gx[2], gw[2], gb[2];
     for (std::size_t threads : {1, 2}) {
-      ThreadCount count(threads);
+      test::ThreadCount count(threads);
       Var<T> xv = Var<T>::parameter(x), wv = Var<T>::parameter(w), bv = Var<T>::parameter(b);
       Var<T> out = conv1d(xv, wv, bv, 1, c.padding, c.dilation);
       const Tensor<T> gy = test::random_tensor<T>(out.shape(), 77);

@@ -139,6 +139,32 @@ TEST_CASE("elementwise: float exp, sigmoid and tanh stay within a few ulp of the
   CHECK(std::isnan(ts[4]));
 }
 
+TEST_CASE(
+    "elementwise: large tensors, split among two threads, give the same values and "
+    "gradients as one thread") {
+  // 300 000 values: two threads share each pass. The first backward writes new gradients, the
+  // second adds to x's: both backward loops run.
+  const Tensor<float> x = test::random_tensor<float>({3, 100, 1000}, 71, -3, 3);
+  const Tensor<float> gy = test::random_tensor<float>(x.shape(), 72);
+  for (auto op : {relu<float>, sigmoid<float>, tanh<float>, exp<float>}) {
+    Tensor<float> y[2], gx[2];
+    for (std::size_t threads : {1, 2}) {
+      test::ThreadCount count(threads);
+      Var<float> xv = Var<float>::parameter(x);
+      Var<float> out = op(op(xv));
+      out.backward(gy);
+      op(xv).backward(gy);
+      y[threads - 1] = out.value();
+      gx[threads - 1] = xv.grad();
+    }
+    CHECK(test::bit_identical(y[0], y[1]));
+    CHECK(test::bit_identical(gx[0], gx[1]));
+    // And the values themselves, against the op on one element.
+    const float one = op(op(Var<float>(Tensor<float>({1}, {x[123457]})))).item();
+    CHECK(y[0][123457] == doctest::Approx(one).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("elementwise: NaN propagates through every op (no silent NaN swallowing)") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const Var<float> x(Tensor<float>({1}, {nan}));

@@ -66,6 +66,29 @@ TEST_CASE("pool: windows of 2 at stride 2 (the vectorised path), even and odd le
   test::check_close(y.grad(), Tensor<float>({1, 1, 8}, {1, 0, 0, 1, 1, 0, 0, 1}));
 }
 
+TEST_CASE("pool: a large max-pool, split among two threads, matches one thread bit for bit") {
+  const Tensor<float> x = test::random_tensor<float>({64, 64, 80}, 152);  // 327 680 values
+  const Tensor<float> gy = test::random_tensor<float>({64, 64, 40}, 153);
+  Tensor<float> y[2], gx[2];
+  for (std::size_t threads : {1, 2}) {
+    test::ThreadCount count(threads);
+    Var<float> xv = Var<float>::parameter(x);
+    Var<float> out = max_pool1d(xv, 2);
+    out.backward(gy);
+    y[threads - 1] = out.value();
+    gx[threads - 1] = xv.grad();
+  }
+  CHECK(test::bit_identical(y[0], y[1]));
+  CHECK(test::bit_identical(gx[0], gx[1]));
+  std::size_t wrong = 0;  // each pair's larger value, and its gradient in its place
+  for (std::size_t i = 0; i < y[0].numel(); ++i) {
+    const bool second = x[2 * i + 1] > x[2 * i];
+    wrong += y[0][i] != (second ? x[2 * i + 1] : x[2 * i]);
+    wrong += gx[0][2 * i + (second ? 1 : 0)] != gy[i] || gx[0][2 * i + (second ? 0 : 1)] != 0.f;
+  }
+  CHECK(wrong == 0);
+}
+
 TEST_CASE("pool: output lengths and invalid parameters") {
   CHECK(pool1d_output_length(28, 2, 2, 0) == 14);
   CHECK(pool1d_output_length(14, 2, 2, 0) == 7);

@@ -31,10 +31,9 @@ TEST_CASE("sum and mean: gradcheck over every axis choice, keep-dims or not") {
 
 TEST_CASE("sum: the gradient of a large tensor's sum is ones everywhere, on 1 and 2 threads") {
   // 300 000 values: large enough that two threads share the fill of the gradient.
-  const std::size_t saved = num_threads();
   for (std::size_t threads : {1, 2}) {
     CAPTURE(threads);
-    set_num_threads(threads);
+    test::ThreadCount count(threads);
     Var<float> x = Var<float>::parameter(Tensor<float>::zeros({300, 1000}));
     Var<float> h = x * Var<float>(Tensor<float>::full({}, 1.0f));  // h's gradient is a new one
     sum(h).backward();
@@ -45,7 +44,6 @@ TEST_CASE("sum: the gradient of a large tensor's sum is ones everywhere, on 1 an
     for (float g : x.grad()) wrong += g != 2.0f;
     CHECK(wrong == 0);
   }
-  set_num_threads(saved);
 }
 
 TEST_CASE("reshape, flatten, transpose: values and gradcheck") {
