@@ -1,5 +1,9 @@
 // The only file that includes <cblas.h> (it clashes with xtensor-blas's declarations).
 //
+// Where the CPU has AVX-512, products run on tapegrad's own register-blocked kernels
+// (conv_kernels.hpp: at a kernel of 1 a correlation is a matrix product), which beat
+// OpenBLAS 0.3.21's there; elsewhere, and for the shapes those kernels do not take, on OpenBLAS.
+//
 // Threads: OpenBLAS runs single-threaded and a large gemm is split here, by blocks of C's
 // columns (or rows), among tapegrad's own threads (parallel.hpp). One pool of threads then
 // serves both the gemms and tapegrad's kernels: OpenBLAS's pool spinning beside OpenMP's would
@@ -10,7 +14,9 @@
 
 #include <algorithm>
 
+#include "conv_kernels.hpp"
 #include "parallel.hpp"
+#include "tapegrad/autodiff/tensor.hpp"
 
 namespace tapegrad::blas {
 namespace {
@@ -58,32 +64,143 @@ void split_gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::s
                          });
   }
 }
+
+// ---- products on tapegrad's kernels ----
+
+// C = op(A)·B (op(A) = A or Aᵀ, [m, k]; B [k, n]): the correlation kernel at a kernel of 1,
+// z[o, u] = Σ_j wp[j·m + o] · B[j, u], with A packed k-major (Aᵀ already is) and C written in
+// place. The rows of C are whole register blocks (m a multiple of rows_block); B's columns go in
+// tiles, the last partial one through a zero-padded copy. k runs in blocks of 256, so a tile's
+// block of B stays in L1 across C's rows. Threads take tiles.
+template <class T>
+void own_gemm_b_rows(const conv_kernels::Kernels<T>& kern, Transpose ta, std::size_t m,
+                     std::size_t n, std::size_t k, const T* a, const T* b, bool accumulate, T* c) {
+  Tensor<T> packed;
+  const T* wp = a;
+  if (ta == Transpose::no) {  // A [m, k] → wp [k, m]
+    packed = Tensor<T>(Shape{k, m});
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < k; ++j) packed[j * m + i] = a[i * k + j];
+    wp = packed.data();
+  }
+  constexpr std::size_t k_block = 256;
+  const std::size_t tile = kern.tile, full = n / tile, tail = n % tile;
+  const std::size_t tasks = full + (tail ? 1 : 0);
+  const double flop =
+      2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const std::size_t parts = detail::parallel_parts(tasks, flop);
+  Tensor<T> tail_b, tail_c;  // per thread: the last tile's columns of B and of C
+  if (tail) {
+    tail_b = Tensor<T>(Shape{parts, k, tile});
+    tail_c = Tensor<T>(Shape{parts, m, tile});
+  }
+  detail::parallel_for_affine(tasks, 1, flop, [&](std::size_t t, std::size_t, std::size_t thread) {
+    if (t < full) {
+      for (std::size_t j0 = 0; j0 < k; j0 += k_block)
+        kern.correlate(wp + j0 * m, m, b + j0 * n, n, std::min(k_block, k - j0), 1, 1, c, n, t,
+                       t + 1, accumulate || j0 > 0);
+      return;
+    }
+    const std::size_t first = full * tile;
+    T* bt = tail_b.data() + thread * k * tile;
+    T* ct = tail_c.data() + thread * m * tile;
+    for (std::size_t j = 0; j < k; ++j) {
+      std::copy(b + j * n + first, b + j * n + n, bt + j * tile);
+      std::fill(bt + j * tile + tail, bt + (j + 1) * tile, T(0));
+    }
+    for (std::size_t j0 = 0; j0 < k; j0 += k_block)
+      kern.correlate(wp + j0 * m, m, bt + j0 * tile, tile, std::min(k_block, k - j0), 1, 1, ct,
+                     tile, 0, 1, j0 > 0);
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t u = 0; u < tail; ++u)
+        c[i * n + first + u] =
+            accumulate ? c[i * n + first + u] + ct[i * tile + u] : ct[i * tile + u];
+  });
+}
+
+// C = A·Bᵀ (A [m, k], B [n, k]): dot products of A's rows with B's (the weight-gradient kernel
+// at a kernel of 1); k a multiple of the vector width. B's rows go in groups of 96, whose block
+// stays in L2 while C's rows run over it; threads take (group, block of C's rows) pairs.
+template <class T>
+void own_gemm_dots(const conv_kernels::Kernels<T>& kern, std::size_t m, std::size_t n,
+                   std::size_t k, const T* a, const T* b, bool accumulate, T* c) {
+  constexpr std::size_t group = 96;
+  const std::size_t groups = (n + group - 1) / group;
+  const std::size_t blocks = (m + kern.grad_rows_block - 1) / kern.grad_rows_block;
+  const double flop =
+      2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const double task_flop = 2.0 * static_cast<double>(kern.grad_rows_block * group * k);
+  const std::size_t grain = std::max<std::size_t>(1, static_cast<std::size_t>(1e6 / task_flop));
+  detail::parallel_for_affine(
+      groups * blocks, grain, flop, [&](std::size_t begin, std::size_t end, std::size_t) {
+        for (std::size_t t = begin; t < end;) {  // runs of tasks in one group: one call each
+          const std::size_t g = t / blocks, b0 = t % blocks;
+          const std::size_t b1 = std::min(blocks, b0 + (end - t));
+          const std::size_t j0 = g * group, count = std::min(group, n - j0);
+          kern.weight_gradient(a, k, b + j0 * k, k, count, 1, 1, k, c + j0, n, m, b0, b1,
+                               accumulate);
+          t += b1 - b0;
+        }
+      });
+}
+
+// Runs C = op(A)·op(B) + beta·C on tapegrad's kernels if they serve this CPU and this shape
+// (alpha 1, beta 0 or 1, and at least 1 MFLOP: below that OpenBLAS's lighter set-up wins);
+// returns false, having done nothing, otherwise.
+template <class T>
+bool own_gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, const T* a,
+              const T* b, T beta, T* c) {
+  const auto& kern = conv_kernels::conv_kernels<T>();
+  if (!kern.for_products || (beta != T(0) && beta != T(1))) return false;
+  if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < 1e6)
+    return false;
+  if (ta == Transpose::no && tb == Transpose::yes && k % kern.vector == 0) {
+    own_gemm_dots(kern, m, n, k, a, b, beta == T(1), c);
+    return true;
+  }
+  if (tb == Transpose::no && m % kern.rows_block == 0) {
+    own_gemm_b_rows(kern, ta, m, n, k, a, b, beta == T(1), c);
+    return true;
+  }
+  return false;
+}
+
+// ---- OpenBLAS ----
+
+void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k,
+                float alpha, const float* a, blasint lda, const float* b, blasint ldb, float beta,
+                float* c, blasint ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k,
+                double alpha, const double* a, blasint lda, const double* b, blasint ldb,
+                double beta, double* c, blasint ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <class T>
+void gemm_any(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
+              const T* a, const T* b, T beta, T* c) {
+  if (m == 0 || n == 0) return;
+  if (alpha == T(1) && own_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
+  split_gemm(ta, tb, m, n, k, a, b, c,
+             [&](std::size_t rows, std::size_t cols, const T* a0, std::size_t lda, const T* b0,
+                 std::size_t ldb, T* c0, std::size_t ldc) {
+               cblas_gemm(flag(ta), flag(tb), static_cast<blasint>(rows),
+                          static_cast<blasint>(cols), static_cast<blasint>(k), alpha, a0,
+                          static_cast<blasint>(lda), b0, static_cast<blasint>(ldb), beta, c0,
+                          static_cast<blasint>(ldc));
+             });
+}
 }  // namespace
 
 void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, const float* b, float beta, float* c) {
-  if (m == 0 || n == 0) return;
-  split_gemm(ta, tb, m, n, k, a, b, c,
-             [&](std::size_t rows, std::size_t cols, const float* a0, std::size_t lda,
-                 const float* b0, std::size_t ldb, float* c0, std::size_t ldc) {
-               cblas_sgemm(CblasRowMajor, flag(ta), flag(tb), static_cast<blasint>(rows),
-                           static_cast<blasint>(cols), static_cast<blasint>(k), alpha, a0,
-                           static_cast<blasint>(lda), b0, static_cast<blasint>(ldb), beta, c0,
-                           static_cast<blasint>(ldc));
-             });
+  gemm_any(ta, tb, m, n, k, alpha, a, b, beta, c);
 }
-
 void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, double alpha,
           const double* a, const double* b, double beta, double* c) {
-  if (m == 0 || n == 0) return;
-  split_gemm(ta, tb, m, n, k, a, b, c,
-             [&](std::size_t rows, std::size_t cols, const double* a0, std::size_t lda,
-                 const double* b0, std::size_t ldb, double* c0, std::size_t ldc) {
-               cblas_dgemm(CblasRowMajor, flag(ta), flag(tb), static_cast<blasint>(rows),
-                           static_cast<blasint>(cols), static_cast<blasint>(k), alpha, a0,
-                           static_cast<blasint>(lda), b0, static_cast<blasint>(ldb), beta, c0,
-                           static_cast<blasint>(ldc));
-             });
+  gemm_any(ta, tb, m, n, k, alpha, a, b, beta, c);
 }
 
 std::size_t default_threads() {

@@ -249,7 +249,7 @@ void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayou
         T* z_part = z.data() + thread * rows * range_cols;
         pack_columns(src, l.samples, c_in, len, left, l.segment, u0, u1 + span, range_ld, x_part);
         kernels.correlate(wp, rows, x_part, range_ld, c_in, kernel, dilation, z_part, range_cols, 0,
-                          end - begin);
+                          end - begin, false);
         for (std::size_t s = u0 / l.segment; s < l.samples && s * l.segment < u1; ++s) {
           const std::size_t first = s * l.segment;
           const std::size_t t0 = u0 > first ? u0 - first : 0;
@@ -348,13 +348,13 @@ void weight_gradient_direct(const ConvGeometry& g, const T* x, const T* gy, Grad
   const std::size_t tasks = slices * groups;
   const std::size_t parts = detail::parallel_parts(tasks, flop);
   Tensor<T> xp(Shape{parts, g.c_in, slice_cols + span});
-  Tensor<T> gz(Shape{parts, rows, slice_cols});
+  Tensor<T> gz(Shape{parts, g.c_out, slice_cols});
   Tensor<T> partial(Shape{slices, g.c_out, ck});
   Tensor<T> bias_partial(Shape{slices, g.c_out});
   detail::parallel_for_affine(
       tasks, 1, flop, [&](std::size_t task, std::size_t, std::size_t thread) {
         T* x_part = xp.data() + thread * g.c_in * (slice_cols + span);
-        T* gz_part = gz.data() + thread * rows * slice_cols;
+        T* gz_part = gz.data() + thread * g.c_out * slice_cols;
         const std::size_t slice = task / groups, group = task % groups;
         const std::size_t b0 = blocks * group / groups, b1 = blocks * (group + 1) / groups;
         const std::size_t o0 = b0 * kernels.grad_rows_block;
@@ -362,14 +362,12 @@ void weight_gradient_direct(const ConvGeometry& g, const T* x, const T* gy, Grad
         const std::size_t u0 = slice * slice_cols, u1 = std::min(l.cols, u0 + slice_cols);
         pack_columns(x, g.n, g.c_in, g.length, static_cast<long>(g.left), l.segment, u0, u1 + span,
                      slice_cols + span, x_part);
-        // gy's rows o0 … o1 − 1 at gz_part[o·slice_cols], zero rows up to the last block's end.
+        // gy's rows o0 … o1 − 1 at gz_part[o·slice_cols].
         pack_columns(gy + o0 * g.l_out, g.n, o1 - o0, g.l_out, 0L, l.segment, u0, u1, slice_cols,
                      gz_part + o0 * slice_cols, g.c_out * g.l_out);
-        std::fill(gz_part + o1 * slice_cols, gz_part + b1 * kernels.grad_rows_block * slice_cols,
-                  T(0));
         kernels.weight_gradient(gz_part, slice_cols, x_part, slice_cols + span, g.c_in, g.kernel,
-                                g.dilation, u1 - u0, partial.data() + slice * g.c_out * ck, g.c_out,
-                                b0, b1);
+                                g.dilation, u1 - u0, partial.data() + slice * g.c_out * ck, ck,
+                                g.c_out, b0, b1, false);
         if (gb)
           for (std::size_t o = o0; o < o1; ++o)
             bias_partial[slice * g.c_out + o] =

@@ -13,11 +13,11 @@ namespace tapegrad::conv_kernels {
 // accumulators), two halves elsewhere.
 template <>
 const Kernels<float>& baseline_kernels<float>() {
-  return make_kernels<float, 32, 4, 2, 2, 6>("baseline");
+  return make_kernels<float, 32, 4, 2, 2, 6>("baseline", false);
 }
 template <>
 const Kernels<double>& baseline_kernels<double>() {
-  return make_kernels<double, 32, 4, 2, 2, 6>("baseline");
+  return make_kernels<double, 32, 4, 2, 2, 6>("baseline", false);
 }
 
 namespace {

@@ -15,26 +15,35 @@
 
 namespace tapegrad::conv_kernels {
 
+//
+// With a kernel of 1 both are matrix products (blas.cpp uses them so): correlate is
+// Z = Wᵀ · X with W packed k-major and X row-major, weight_gradient is G = Z · Xᵀ with both
+// operands row-major (dot products along their rows).
 template <class T>
 struct Kernels {
-  // z[o, u] = Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c·ldx + u + k·d]
-  // for o < rows and u in tiles [tile_begin, tile_end) of `tile` columns. rows is a multiple of
-  // `rows_block`; xp must be readable up to c·ldx + tile_end·tile + (K − 1)·d.
+  // z[o, u] (+)= Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c·ldx + u + k·d]
+  // for o < rows and u in tiles [tile_begin, tile_end) of `tile` columns: added to z when
+  // accumulate, else written. rows is a multiple of `rows_block`; xp must be readable up to
+  // c·ldx + tile_end·tile + (K − 1)·d.
   void (*correlate)(const T* wp, std::size_t rows, const T* xp, std::size_t ldx, std::size_t c_in,
                     std::size_t kernel, std::size_t dilation, T* z, std::size_t ldz,
-                    std::size_t tile_begin, std::size_t tile_end);
-  // gw[o·(C·K) + c·K + k] = Σ_{u < cols} gz[o·ldz + u] · xp[c·ldx + u + k·d]
-  // for o in blocks [block_begin, block_end) of `grad_rows_block` rows (gz has that many rows
-  // per block, zero-padded); cols is a multiple of `vector`. Overwrites gw.
+                    std::size_t tile_begin, std::size_t tile_end, bool accumulate);
+  // gw[o·ldg + c·K + k] (+)= Σ_{u < cols} gz[o·ldz + u] · xp[c·ldx + u + k·d]
+  // for o < c_out in blocks [block_begin, block_end) of `grad_rows_block` rows: added to gw when
+  // accumulate, else written. cols is a multiple of `vector`.
   void (*weight_gradient)(const T* gz, std::size_t ldz, const T* xp, std::size_t ldx,
                           std::size_t c_in, std::size_t kernel, std::size_t dilation,
-                          std::size_t cols, T* gw, std::size_t c_out, std::size_t block_begin,
-                          std::size_t block_end);
+                          std::size_t cols, T* gw, std::size_t ldg, std::size_t c_out,
+                          std::size_t block_begin, std::size_t block_end, bool accumulate);
   std::size_t rows_block;       // correlate's output rows per register block
   std::size_t tile;             // correlate's output columns per register block
   std::size_t grad_rows_block;  // weight_gradient's output rows per register block
   std::size_t vector;           // values per SIMD vector
-  const char* name;             // the instruction set
+  // Whether blas::gemm runs its products on these kernels rather than OpenBLAS's: the AVX-512
+  // set does (measured 1.2–1.8× OpenBLAS 0.3.21's sgemm, whose kernels for AMD CPUs stop at
+  // AVX2); the baseline set does not.
+  bool for_products;
+  const char* name;  // the instruction set
 };
 
 // The best kernels for this CPU (the environment variable TAPEGRAD_KERNELS=baseline forces the

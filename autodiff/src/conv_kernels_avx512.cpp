@@ -9,11 +9,11 @@ namespace tapegrad::conv_kernels {
 // Blocks of 4 × 4 accumulators (correlate) and 4 × 6 (weight gradient), + their operands.
 template <>
 const Kernels<float>& avx512_kernels<float>() {
-  return make_kernels<float, 64, 4, 4, 4, 6>("avx512");
+  return make_kernels<float, 64, 4, 4, 4, 6>("avx512", true);
 }
 template <>
 const Kernels<double>& avx512_kernels<double>() {
-  return make_kernels<double, 64, 4, 4, 4, 6>("avx512");
+  return make_kernels<double, 64, 4, 4, 4, 6>("avx512", true);
 }
 
 }  // namespace tapegrad::conv_kernels

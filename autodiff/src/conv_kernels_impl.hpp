@@ -39,11 +39,11 @@ __attribute__((always_inline)) inline void correlate_block(const T* wp, std::siz
                                                            const T* xp, std::size_t ldx,
                                                            std::size_t c_in, std::size_t kernel,
                                                            std::size_t dilation, T* z,
-                                                           std::size_t ldz) {
+                                                           std::size_t ldz, bool accumulate) {
   using vec = typename simd<T, W>::type;
   vec acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < V; ++j) acc[r][j] = vec{};
+    for (int j = 0; j < V; ++j) acc[r][j] = accumulate ? load<T, W>(z + r * ldz + j * W) : vec{};
   for (std::size_t c = 0; c < c_in; ++c) {
     const T* row = xp + c * ldx;
     for (std::size_t k = 0; k < kernel; ++k) {
@@ -64,12 +64,12 @@ __attribute__((always_inline)) inline void correlate_block(const T* wp, std::siz
 template <class T, int W, int R, int V>
 void correlate(const T* wp, std::size_t rows, const T* xp, std::size_t ldx, std::size_t c_in,
                std::size_t kernel, std::size_t dilation, T* z, std::size_t ldz,
-               std::size_t tile_begin, std::size_t tile_end) {
+               std::size_t tile_begin, std::size_t tile_end, bool accumulate) {
   constexpr std::size_t tile = std::size_t(W) * V;
   for (std::size_t t = tile_begin; t < tile_end; ++t)
     for (std::size_t o = 0; o < rows; o += R)
       correlate_block<T, W, R, V>(wp + o, rows, xp + t * tile, ldx, c_in, kernel, dilation,
-                                  z + o * ldz + t * tile, ldz);
+                                  z + o * ldz + t * tile, ldz, accumulate);
 }
 
 // The sum of a vector's lanes, pairwise (a fixed order: results do not depend on threads): the
@@ -91,10 +91,10 @@ __attribute__((always_inline)) inline T lane_sum(typename simd<T, W>::type v) {
 }
 
 // One register block of the weight gradient: R rows of gz against Q shifted input rows,
-// sum[r·Q + q] = Σ_{u < cols} gz[r·ldz + u] · in[q][u]. Per vector of columns: R + Q loads and
+// sum[r·Q + q] = Σ_{u < cols} g_rows[r][u] · in[q][u]. Per vector of columns: R + Q loads and
 // R·Q fused multiply-adds.
 template <class T, int W, int R, int Q>
-__attribute__((always_inline)) inline void weight_gradient_block(const T* gz, std::size_t ldz,
+__attribute__((always_inline)) inline void weight_gradient_block(const T* const* g_rows,
                                                                  const T* const* in,
                                                                  std::size_t cols, T* sum) {
   using vec = typename simd<T, W>::type;
@@ -103,7 +103,7 @@ __attribute__((always_inline)) inline void weight_gradient_block(const T* gz, st
     for (int q = 0; q < Q; ++q) acc[r][q] = vec{};
   for (std::size_t u = 0; u < cols; u += W) {
     vec g[R];
-    for (int r = 0; r < R; ++r) g[r] = load<T, W>(gz + r * ldz + u);
+    for (int r = 0; r < R; ++r) g[r] = load<T, W>(g_rows[r] + u);
     for (int q = 0; q < Q; ++q) {
       const vec x = load<T, W>(in[q] + u);
       for (int r = 0; r < R; ++r) acc[r][q] += g[r] * x;
@@ -120,12 +120,19 @@ constexpr std::size_t weight_gradient_chunk = 1024;
 template <class T, int W, int R, int Q>
 void weight_gradient(const T* gz, std::size_t ldz, const T* xp, std::size_t ldx, std::size_t c_in,
                      std::size_t kernel, std::size_t dilation, std::size_t cols, T* gw,
-                     std::size_t c_out, std::size_t block_begin, std::size_t block_end) {
+                     std::size_t ldg, std::size_t c_out, std::size_t block_begin,
+                     std::size_t block_end, bool accumulate) {
   const std::size_t ck = c_in * kernel;
   for (std::size_t u0 = 0; u0 < cols; u0 += weight_gradient_chunk) {
     const std::size_t n = cols - u0 < weight_gradient_chunk ? cols - u0 : weight_gradient_chunk;
+    const bool add = accumulate || u0 > 0;
     for (std::size_t block = block_begin; block < block_end; ++block) {
       const std::size_t o0 = block * R;
+      const T* g_rows[R];
+      for (int r = 0; r < R; ++r) {  // past the last row: any valid row (its sums are dropped)
+        const std::size_t o = o0 + r < c_out ? o0 + r : c_out - 1;
+        g_rows[r] = gz + o * ldz + u0;
+      }
       for (std::size_t j0 = 0; j0 < ck; j0 += Q) {
         const T* in[Q];
         for (int q = 0; q < Q; ++q) {
@@ -133,11 +140,11 @@ void weight_gradient(const T* gz, std::size_t ldz, const T* xp, std::size_t ldx,
           in[q] = xp + (j / kernel) * ldx + (j % kernel) * dilation + u0;
         }
         T sum[R * Q];
-        weight_gradient_block<T, W, R, Q>(gz + o0 * ldz + u0, ldz, in, n, sum);
+        weight_gradient_block<T, W, R, Q>(g_rows, in, n, sum);
         for (int r = 0; r < R && o0 + r < c_out; ++r)
           for (int q = 0; q < Q && j0 + q < ck; ++q) {
-            T& out = gw[(o0 + r) * ck + j0 + q];
-            out = u0 == 0 ? sum[r * Q + q] : out + sum[r * Q + q];
+            T& out = gw[(o0 + r) * ldg + j0 + q];
+            out = add ? out + sum[r * Q + q] : sum[r * Q + q];
           }
       }
     }
@@ -147,15 +154,12 @@ void weight_gradient(const T* gz, std::size_t ldz, const T* xp, std::size_t ldx,
 // The kernel set for one instruction set: vectors of `bytes` bytes, correlate blocks of
 // R × V vectors, weight-gradient blocks of RG × QG.
 template <class T, int bytes, int R, int V, int RG, int QG>
-const Kernels<T>& make_kernels(const char* name) {
+const Kernels<T>& make_kernels(const char* name, bool for_products) {
   constexpr int W = bytes / int(sizeof(T));
-  static const Kernels<T> kernels{&correlate<T, W, R, V>,
-                                  &weight_gradient<T, W, RG, QG>,
-                                  std::size_t(R),
-                                  std::size_t(W) * V,
-                                  std::size_t(RG),
-                                  std::size_t(W),
-                                  name};
+  static const Kernels<T> kernels{&correlate<T, W, R, V>, &weight_gradient<T, W, RG, QG>,
+                                  std::size_t(R),         std::size_t(W) * V,
+                                  std::size_t(RG),        std::size_t(W),
+                                  for_products,           name};
   return kernels;
 }
 

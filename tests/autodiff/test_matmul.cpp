@@ -38,27 +38,70 @@ TEST_CASE("matmul: all four transpose-flag combinations match a naive product an
 TEST_CASE(
     "matmul: a product split between two threads (by columns or by rows of C) is right "
     "and bit-identical to one thread's") {
-  // 2·m·n·k = 24 MFLOP: large enough to be split.
+  // 2·m·n·k ≥ 20 MFLOP: large enough to be split. k = 256: a multiple of every vector width,
+  // so that with AVX-512 all four pairs run on tapegrad's kernels; k = 300 is not.
   for (auto [m, n] : {std::pair<std::size_t, std::size_t>{100, 400}, {400, 100}})
-    for (bool ta : {false, true})
-      for (bool tb : {false, true}) {
-        const std::size_t k = 300;
-        CAPTURE(m);
-        CAPTURE(ta);
-        CAPTURE(tb);
-        const Tensor<double> a = test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, 41);
-        const Tensor<double> b = test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, 42);
-        const Transpose fa = ta ? Transpose::yes : Transpose::no;
-        const Transpose fb = tb ? Transpose::yes : Transpose::no;
-        const std::size_t saved = num_threads();
-        set_num_threads(1);
-        const Tensor<double> one = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
-        set_num_threads(2);
-        const Tensor<double> two = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
-        set_num_threads(saved);
-        test::check_close(two, naive_matmul(a, b, ta, tb), 1e-12);
-        test::check_close(two, one, 0);
-      }
+    for (std::size_t k : {256, 300})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          CAPTURE(m);
+          CAPTURE(k);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          const Tensor<double> a = test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, 41);
+          const Tensor<double> b = test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, 42);
+          const Transpose fa = ta ? Transpose::yes : Transpose::no;
+          const Transpose fb = tb ? Transpose::yes : Transpose::no;
+          const std::size_t saved = num_threads();
+          set_num_threads(1);
+          const Tensor<double> one = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
+          set_num_threads(2);
+          const Tensor<double> two = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
+          set_num_threads(saved);
+          test::check_close(two, naive_matmul(a, b, ta, tb), 1e-12);
+          test::check_close(two, one, 0);
+        }
+}
+
+TEST_CASE_TEMPLATE(
+    "blas::gemm: every transpose pair, beta 0 and 1, on shapes around the kernels' blocks, "
+    "matches a naive product",
+    T, float, double) {
+  // m, n, k off and on the register blocks (4 rows, tiles of 64 columns, groups of 96 rows of
+  // B, vectors of 8 or 16, blocks of 256 of k): on CPUs with AVX-512 the products of 1 MFLOP
+  // or more (m = 64 or 67, k = 256 or 300) run on tapegrad's kernels and take each of their
+  // paths, the others on OpenBLAS; elsewhere all run on OpenBLAS.
+  std::uint64_t seed = 300;
+  const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-12;
+  for (std::size_t m : {1, 7, 64, 67})
+    for (std::size_t n : {1, 70, 200})
+      for (std::size_t k : {1, 33, 256, 300})
+        for (bool ta : {false, true})
+          for (bool tb : {false, true})
+            for (double beta : {0.0, 1.0}) {
+              CAPTURE(m);
+              CAPTURE(n);
+              CAPTURE(k);
+              CAPTURE(ta);
+              CAPTURE(tb);
+              CAPTURE(beta);
+              const Tensor<double> a = test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, ++seed);
+              const Tensor<double> b = test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, ++seed);
+              const Tensor<double> c0 = test::random_tensor(Shape{m, n}, ++seed);
+              Tensor<double> expected = naive_matmul(a, b, ta, tb);
+              if (beta == 1.0)
+                for (std::size_t i = 0; i < expected.numel(); ++i) expected[i] += c0[i];
+              Tensor<T> af(a.shape()), bf(b.shape()), cf(c0.shape());
+              for (std::size_t i = 0; i < a.numel(); ++i) af[i] = static_cast<T>(a[i]);
+              for (std::size_t i = 0; i < b.numel(); ++i) bf[i] = static_cast<T>(b[i]);
+              for (std::size_t i = 0; i < c0.numel(); ++i) cf[i] = static_cast<T>(c0[i]);
+              blas::gemm(ta ? Transpose::yes : Transpose::no, tb ? Transpose::yes : Transpose::no,
+                         m, n, k, T(1), af.data(), bf.data(), static_cast<T>(beta), cf.data());
+              double worst = 0;
+              for (std::size_t i = 0; i < cf.numel(); ++i)
+                worst = std::max(worst, std::abs(static_cast<double>(cf[i]) - expected[i]));
+              CHECK(worst <= tol * static_cast<double>(k + 1));
+            }
 }
 
 TEST_CASE("matmul: float and double agree") {
