@@ -158,7 +158,9 @@ bool own_gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::siz
     own_gemm_dots(kern, m, n, k, a, b, beta == T(1), c);
     return true;
   }
-  if (tb == Transpose::no && m % kern.rows_block == 0) {
+  // op(A)·B: each thread's tiles read all of packed A, in k-blocks of 256 × m, which must stay
+  // in its cache (L2): beyond m = 256 OpenBLAS's blocking wins.
+  if (tb == Transpose::no && m % kern.rows_block == 0 && m <= 256) {
     own_gemm_b_rows(kern, ta, m, n, k, a, b, beta == T(1), c);
     return true;
   }
