@@ -135,6 +135,7 @@ void own_gemm_dots(const conv_kernels::Kernels<T>& kern, std::size_t m, std::siz
   const std::size_t blocks = (m + kern.grad_rows_block - 1) / kern.grad_rows_block;
   const double flop = 2.0 * static_cast<double>(m) * static_cast<double>(n) *
                       static_cast<double>(k) / own_split_discount;
+  // Ranges of about 1 MFLOP: few enough calls, enough ranges for threads to share.
   const double task_flop = 2.0 * static_cast<double>(kern.grad_rows_block * group * k);
   const std::size_t grain = std::max<std::size_t>(1, static_cast<std::size_t>(1e6 / task_flop));
   detail::parallel_for_affine(

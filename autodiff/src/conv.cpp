@@ -202,7 +202,6 @@ struct DirectLayout {
   std::size_t segment;  // per sample: its output length + d(K − 1)
   std::size_t tiles;    // of the kernels' tile width
   std::size_t cols;     // tiles · tile ≥ N · segment
-  std::size_t ld;       // of the packed input rows: cols + d(K − 1), room for the last tile
 };
 
 template <class T>
@@ -213,7 +212,6 @@ DirectLayout direct_layout(std::size_t n, std::size_t out_length, std::size_t sp
   l.segment = out_length + span;
   l.tiles = (n * l.segment + kernels.tile - 1) / kernels.tile;
   l.cols = l.tiles * kernels.tile;
-  l.ld = l.cols + span;
   return l;
 }
 

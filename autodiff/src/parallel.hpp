@@ -1,5 +1,7 @@
-// parallel_for: a range of independent work items split into one contiguous part per thread
-// (OpenMP's team; serial when the library is built without OpenMP or the work is small).
+// Splitting independent work items among threads (OpenMP's team; serial when the library is
+// built without OpenMP or the work is small): parallel_for (one contiguous part per thread),
+// parallel_for_affine (each thread its own part first, then what others have left), and
+// parallel_for_values (parallel_for_affine for passes bound by memory).
 #pragma once
 
 #include <algorithm>

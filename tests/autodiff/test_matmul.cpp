@@ -16,6 +16,18 @@ Tensor<double> naive_matmul(const Tensor<double>& a, const Tensor<double>& b, bo
         c[i * n + j] += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
   return c;
 }
+
+// Random operands of op(A)·op(B), [m, k]·[k, n], stored as the flags say, and the flags.
+struct Operands {
+  Tensor<double> a, b;
+  Transpose fa, fb;
+};
+Operands operands(std::size_t m, std::size_t n, std::size_t k, bool ta, bool tb,
+                  std::uint64_t seed) {
+  return {test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, seed),
+          test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, seed + 1),
+          ta ? Transpose::yes : Transpose::no, tb ? Transpose::yes : Transpose::no};
+}
 }  // namespace
 
 TEST_CASE("matmul: all four transpose-flag combinations match a naive product and gradcheck") {
@@ -24,13 +36,11 @@ TEST_CASE("matmul: all four transpose-flag combinations match a naive product an
     for (bool tb : {false, true}) {
       CAPTURE(ta);
       CAPTURE(tb);
-      const Tensor<double> a = test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, 31);
-      const Tensor<double> b = test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, 32);
-      const Transpose fa = ta ? Transpose::yes : Transpose::no;
-      const Transpose fb = tb ? Transpose::yes : Transpose::no;
-      Var<double> c = matmul(Var<double>(a), Var<double>(b), fa, fb);
-      test::check_close(c.value(), naive_matmul(a, b, ta, tb), 1e-12);
-      check_gradients([=](const auto& in) { return matmul(in[0], in[1], fa, fb); }, {a, b});
+      const Operands o = operands(m, n, k, ta, tb, 31);
+      Var<double> c = matmul(Var<double>(o.a), Var<double>(o.b), o.fa, o.fb);
+      test::check_close(c.value(), naive_matmul(o.a, o.b, ta, tb), 1e-12);
+      const Transpose fa = o.fa, fb = o.fb;
+      check_gradients([=](const auto& in) { return matmul(in[0], in[1], fa, fb); }, {o.a, o.b});
     }
   }
 }
@@ -38,8 +48,9 @@ TEST_CASE("matmul: all four transpose-flag combinations match a naive product an
 TEST_CASE(
     "matmul: a product split between two threads (by columns or by rows of C) is right "
     "and bit-identical to one thread's") {
-  // 2·m·n·k ≥ 20 MFLOP: large enough to be split. k = 256: a multiple of every vector width,
-  // so that with AVX-512 all four pairs run on tapegrad's kernels; k = 300 is not.
+  // 2·m·n·k ≥ 20 MFLOP: large enough to be split. With AVX-512, A·Bᵀ at k = 256 (a multiple
+  // of every vector width) and op(A)·B at m = 100 run on tapegrad's kernels, the rest on
+  // OpenBLAS.
   for (auto [m, n] : {std::pair<std::size_t, std::size_t>{100, 400}, {400, 100}})
     for (std::size_t k : {256, 300})
       for (bool ta : {false, true})
@@ -48,16 +59,16 @@ TEST_CASE(
           CAPTURE(k);
           CAPTURE(ta);
           CAPTURE(tb);
-          const Tensor<double> a = test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, 41);
-          const Tensor<double> b = test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, 42);
-          const Transpose fa = ta ? Transpose::yes : Transpose::no;
-          const Transpose fb = tb ? Transpose::yes : Transpose::no;
-          const std::size_t saved = num_threads();
-          set_num_threads(1);
-          const Tensor<double> one = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
-          set_num_threads(2);
-          const Tensor<double> two = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
-          set_num_threads(saved);
+          const auto [a, b, fa, fb] = operands(m, n, k, ta, tb, 41);
+          Tensor<double> one, two;
+          {
+            test::ThreadCount count(1);
+            one = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
+          }
+          {
+            test::ThreadCount count(2);
+            two = matmul(Var<double>(a), Var<double>(b), fa, fb).value();
+          }
           test::check_close(two, naive_matmul(a, b, ta, tb), 1e-12);
           test::check_close(two, one, 0);
         }
@@ -85,9 +96,8 @@ TEST_CASE_TEMPLATE(
               CAPTURE(ta);
               CAPTURE(tb);
               CAPTURE(beta);
-              const Tensor<double> a = test::random_tensor(ta ? Shape{k, m} : Shape{m, k}, ++seed);
-              const Tensor<double> b = test::random_tensor(tb ? Shape{n, k} : Shape{k, n}, ++seed);
-              const Tensor<double> c0 = test::random_tensor(Shape{m, n}, ++seed);
+              const auto [a, b, fa, fb] = operands(m, n, k, ta, tb, seed += 3);
+              const Tensor<double> c0 = test::random_tensor(Shape{m, n}, seed + 2);
               Tensor<double> expected = naive_matmul(a, b, ta, tb);
               if (beta == 1.0)
                 for (std::size_t i = 0; i < expected.numel(); ++i) expected[i] += c0[i];
@@ -95,8 +105,8 @@ TEST_CASE_TEMPLATE(
               for (std::size_t i = 0; i < a.numel(); ++i) af[i] = static_cast<T>(a[i]);
               for (std::size_t i = 0; i < b.numel(); ++i) bf[i] = static_cast<T>(b[i]);
               for (std::size_t i = 0; i < c0.numel(); ++i) cf[i] = static_cast<T>(c0[i]);
-              blas::gemm(ta ? Transpose::yes : Transpose::no, tb ? Transpose::yes : Transpose::no,
-                         m, n, k, T(1), af.data(), bf.data(), static_cast<T>(beta), cf.data());
+              blas::gemm(fa, fb, m, n, k, T(1), af.data(), bf.data(), static_cast<T>(beta),
+                         cf.data());
               double worst = 0;
               for (std::size_t i = 0; i < cf.numel(); ++i)
                 worst = std::max(worst, std::abs(static_cast<double>(cf[i]) - expected[i]));
