@@ -95,6 +95,7 @@ Tape<T>& Tape<T>::current() {
 
 template <class T>
 void Tape<T>::push(Record<T>&& record) {
+  if (records_.size() >= release_at_ && running_op_ == nullptr) release_unreachable();
   detail::Node<T>& out = *record.output;
   out.requires_grad = true;
   out.is_leaf = false;
@@ -104,13 +105,34 @@ void Tape<T>::push(Record<T>&& record) {
 }
 
 template <class T>
+void Tape<T>::release_unreachable() {
+  for (std::size_t i = records_.size(); i-- > 0;)
+    if (records_[i].output.use_count() == 1) records_[i] = Record<T>();
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    if (!records_[i].output) continue;
+    if (kept != i) records_[kept] = std::move(records_[i]);
+    records_[kept].output->record = kept;
+    ++kept;
+  }
+  records_.erase(records_.begin() + static_cast<std::ptrdiff_t>(kept), records_.end());
+  release_at_ = std::max(min_records_before_release, 2 * kept);
+}
+
+template <class T>
 void Tape<T>::clear() {
   records_.clear();
+  release_at_ = min_records_before_release;
   ++epoch_;
 }
 
 template <class T>
 void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph) {
+  if (running_op_ != nullptr)
+    throw std::logic_error(std::string("backward: called from inside a backward rule (of op '") +
+                           running_op_ +
+                           "'); a rule computes its inputs' gradients and must not start another "
+                           "reverse pass on the same thread");
   if (!is_tracked(root)) {
     if (root.requires_grad && !root.is_leaf)
       throw std::logic_error(
@@ -135,6 +157,9 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
     return;
   }
   add_into(root.pending, upstream);
+  // Rules see plain tensors; an op a rule applies to a tracked value records nothing, so the
+  // records (and `r` below) stay where they are while the rule runs.
+  NoGradGuard no_grad;
   std::size_t i = root.record + 1;
   try {
     while (i-- > 0) {
@@ -142,11 +167,14 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
       detail::Node<T>& out = *r.output;
       if (!out.pending.defined()) continue;  // not on a path from the root
       Gradients<T> grads(r);
+      running_op_ = r.op;
       r.backward(out.pending, grads);
+      running_op_ = nullptr;
       if (out.retains_grad) add_into(out.grad, out.pending);
       out.pending = Tensor<T>();
     }
   } catch (...) {
+    running_op_ = nullptr;
     // Leave no half-summed intermediate gradient behind for a later pass.
     for (std::size_t j = 0; j <= root.record; ++j) records_[j].output->pending = Tensor<T>();
     if (!retain_graph) clear();

@@ -187,3 +187,82 @@ TEST_CASE("tape: each thread has its own tape; a finished thread leaves no memor
   CHECK(after.live_blocks == before.live_blocks);
   CHECK(after.live_bytes == before.live_bytes);
 }
+
+TEST_CASE("tape: graphs dropped without backward are released, so memory stays flat") {
+  using T = float;
+  Var<T> w = Var<T>::parameter(test::random_tensor<T>({32, 16}, 1));
+  Var<T> b = Var<T>::parameter(Tensor<T>::zeros({32}));
+  const Tensor<T> x = test::random_tensor<T>({64, 16}, 2);
+  // A validation pass that forgets NoGradGuard: its loss is read, then dropped.
+  auto forgotten_pass = [&] { return mean(relu(linear(Var<T>(x), w, b))).item(); };
+  for (int i = 0; i < 1000; ++i) forgotten_pass();
+  std::size_t most_bytes = 0, most_records = 0;
+  auto observe = [&] {
+    most_bytes = std::max(most_bytes, memory::stats().live_bytes);
+    most_records = std::max(most_records, Tape<T>::current().size());
+  };
+  for (int i = 0; i < 1000; ++i) {
+    forgotten_pass();
+    observe();
+  }
+  const std::size_t bound_bytes = most_bytes, bound_records = most_records;
+  for (int i = 0; i < 10000; ++i) {
+    forgotten_pass();
+    observe();
+  }
+  CHECK(most_bytes == bound_bytes);
+  CHECK(most_records == bound_records);
+  CHECK(most_records <= Tape<T>::min_records_before_release * 2);
+}
+
+TEST_CASE("tape: a graph still held survives the release of dropped ones and backpropagates") {
+  Var<double> w = Var<double>::parameter(Tensor<double>({3}, {1, 2, 3}));
+  Var<double> kept = sum(w * w * 0.5);                // gradient w
+  Var<double> also_kept = w * 3.0;                    // an intermediate the user holds
+  for (int i = 0; i < 5000; ++i) sum(exp(w)).item();  // dropped graphs, released on the way
+  CHECK(Tape<double>::current().size() < 3 * Tape<double>::min_records_before_release);
+  (kept + sum(also_kept)).backward();
+  test::check_close(w.grad(), Tensor<double>({3}, {4, 5, 6}));
+}
+
+TEST_CASE("tape: ops inside a backward rule record nothing, as in PyTorch without create_graph") {
+  Var<double> x = Var<double>::parameter(Tensor<double>({2}, {1, 2}));
+  Var<double> scale = Var<double>::parameter(Tensor<double>({2}, {3, 4}));
+  std::size_t tape_size_in_rule = 0;
+  bool grad_mode_in_rule = true;
+  // Many ops inside the rule: enough records to reallocate the tape's storage were they kept.
+  Var<double> y = make_op<double>("scaled", {x}, x.value(),
+                                  [&](const Tensor<double>& gy, Gradients<double>& g) {
+                                    Var<double> factor = scale;
+                                    for (int i = 0; i < 1000; ++i) factor = factor * 1.0;
+                                    grad_mode_in_rule = grad_enabled();
+                                    tape_size_in_rule = Tape<double>::current().size();
+                                    const Tensor<double>& f = factor.value();
+                                    g.accumulate(0, [&](std::size_t k) { return gy[k] * f[k]; });
+                                  });
+  Var<double> loss = sum(y);
+  const std::size_t before = Tape<double>::current().size();
+  loss.backward();
+  CHECK_FALSE(grad_mode_in_rule);
+  CHECK(tape_size_in_rule == before);
+  test::check_close(x.grad(), Tensor<double>({2}, {3, 4}));
+  CHECK_FALSE(scale.has_grad());
+  CHECK(grad_enabled());
+  CHECK(Tape<double>::current().size() == 0);
+}
+
+TEST_CASE("tape: backward called from inside a backward rule is refused, and the tape recovers") {
+  Var<double> x = Var<double>::parameter(Tensor<double>({2}, {1, 2}));
+  Var<double> other = sum(x * 2.0);
+  Var<double> y = make_op<double>("nested", {x}, x.value(),
+                                  [&](const Tensor<double>& gy, Gradients<double>& g) {
+                                    other.backward();
+                                    g.add(0, gy);
+                                  });
+  const std::string msg = error_of([&] { sum(y).backward(); });
+  CHECK(msg.find("inside a backward rule") != std::string::npos);
+  CHECK(msg.find("nested") != std::string::npos);
+  CHECK(Tape<double>::current().size() == 0);
+  sum(x * x).backward();  // the tape works again
+  CHECK(x.grad()[1] == 4.0);
+}

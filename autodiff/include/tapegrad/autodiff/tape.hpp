@@ -1,6 +1,15 @@
 // The tape: every op applied to tracked values appends a Record (its inputs, its output, its
 // backward rule) in execution order. Execution order is a topological order, so the reverse
 // pass is a plain reverse loop: no recursion, no sort, any depth.
+//
+// Lifetime: backward() releases the whole tape (unless retain_graph). A graph that is dropped
+// without backward (a loss computed and forgotten, without NoGradGuard) is released too, as in
+// PyTorch, where a graph dies with its last reference: a record is unreachable once no user
+// handle holds its output and no later record uses it, and the tape drops such records
+// whenever it has doubled in size since it last looked (amortised O(1) per op).
+//
+// Re-entrancy: while a backward pass runs, grad mode is off (ops inside a rule record nothing,
+// as in PyTorch without create_graph), and calling backward() from inside a rule throws.
 #pragma once
 
 #include <array>
@@ -101,9 +110,14 @@ class Tape {
   // The tape of the calling thread (one per scalar type).
   static Tape& current();
 
+  // The tape looks for unreachable records once it holds this many, and afterwards whenever
+  // it holds twice as many as it kept the last time it looked.
+  static constexpr std::size_t min_records_before_release = 256;
+
   Tape() { memory::prepare_thread(); }  // the buffer cache must outlive the records
 
-  // Number of records held (0 after a backward pass that released the tape).
+  // Number of records held (0 after a backward pass that released the tape). Records of
+  // dropped graphs count until the tape next looks for them.
   std::size_t size() const { return records_.size(); }
   // Increases each time the tape is released; values recorded in an older epoch are constants.
   std::uint64_t epoch() const { return epoch_; }
@@ -111,15 +125,22 @@ class Tape {
   // Appends a record and marks its output as a tracked, recorded value.
   void push(Record<T>&& record);
 
-  // The reverse pass from `root`, seeded with `upstream` (root's shape).
+  // The reverse pass from `root`, seeded with `upstream` (root's shape). Throws
+  // std::logic_error when called from inside a backward rule of this tape.
   void backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph);
 
   // Releases every record (and with them every intermediate no user handle holds).
   void clear();
 
  private:
+  // Drops every record whose output only the tape holds, newest first (dropping one releases
+  // its inputs, which may leave older records unreachable in turn), then closes the gaps.
+  void release_unreachable();
+
   std::vector<Record<T>> records_;
   std::uint64_t epoch_ = 1;
+  std::size_t release_at_ = min_records_before_release;
+  const char* running_op_ = nullptr;  // during backward: the op whose rule is running
 };
 
 // Whether node n takes part in autodiff now: a leaf that requires grad, or an op output whose
