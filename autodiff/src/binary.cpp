@@ -43,17 +43,13 @@ void backward_input(int which, const Tensor<T>& gy, Gradients<T>& g) {
     return;
   }
   if (in_shape == y.shape()) {  // this input was not broadcast: write its gradient directly
-    GradSlot<T> slot = g.slot(which);
-    T* out = slot.data;
-    const bool overwrite = slot.overwrite;
+    const GradSlot<T> slot = g.slot(which);
     detail::for_each_row(y.shape(), sa, sb,
                          [&](std::size_t k, std::size_t ia, std::size_t ib, std::size_t n,
                              std::size_t step_a, std::size_t step_b) {
-                           for (std::size_t j = 0; j < n; ++j) {
-                             const T v = partial<K>(which, pg[k + j], pa[ia + j * step_a],
-                                                    pb[ib + j * step_b], py[k + j]);
-                             out[k + j] = overwrite ? v : out[k + j] + v;
-                           }
+                           for (std::size_t j = 0; j < n; ++j)
+                             slot.put(k + j, partial<K>(which, pg[k + j], pa[ia + j * step_a],
+                                                        pb[ib + j * step_b], py[k + j]));
                          });
     return;
   }
@@ -66,8 +62,7 @@ void backward_input(int which, const Tensor<T>& gy, Gradients<T>& g) {
                            pf[k + j] = partial<K>(which, pg[k + j], pa[ia + j * step_a],
                                                   pb[ib + j * step_b], py[k + j]);
                        });
-  GradSlot<T> slot = g.slot(which);
-  detail::sum_to(pf, y.shape(), slot.data, in_shape, slot.overwrite);
+  detail::sum_into(pf, y.shape(), g.slot(which).zeroed(), in_shape);
 }
 
 template <BinaryKind K, class T>

@@ -27,16 +27,7 @@ Var<T> unary_op(const char* name, const Var<T>& x, F f, D d) {
     const T* xs = g.input(0).data();
     const T* ys = g.output().data();
     const T* gs = gy.data();
-    const GradSlot<T> s = g.slot(0);
-    detail::parallel_for_values(s.size, 4, [&](std::size_t begin, std::size_t end) {
-      if (s.overwrite) {
-        TAPEGRAD_VECTORIZE
-        for (std::size_t k = begin; k < end; ++k) s.data[k] = gs[k] * d(xs[k], ys[k]);
-      } else {
-        TAPEGRAD_VECTORIZE
-        for (std::size_t k = begin; k < end; ++k) s.data[k] += gs[k] * d(xs[k], ys[k]);
-      }
-    });
+    g.accumulate(0, [&](std::size_t k) { return gs[k] * d(xs[k], ys[k]); });
   });
 }
 

@@ -144,16 +144,13 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const std::vector<std::int64_
                       const Tensor<T>& y = gr.input(1);
                       const T* p = gr.input(2).data();
                       const Tensor<T>& w = gr.input(3);
-                      GradSlot<T> slot = gr.slot(0);
+                      const GradSlot<T> slot = gr.slot(0);
                       for (std::size_t i = 0; i < n; ++i) {
                         const std::size_t c = static_cast<std::size_t>(y[i]);
                         const T scale = sample_scale(g, r, total_weight, i) * weight_of(w, c);
-                        T* out = slot.data + i * k;
                         const T* pi = p + i * k;
-                        for (std::size_t j = 0; j < k; ++j) {
-                          const T v = scale * (pi[j] - (j == c ? T(1) : T(0)));
-                          out[j] = slot.overwrite ? v : out[j] + v;
-                        }
+                        for (std::size_t j = 0; j < k; ++j)
+                          slot.put(i * k + j, scale * (pi[j] - (j == c ? T(1) : T(0))));
                       }
                     });
 }
@@ -188,7 +185,7 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& soft_targets
         const T* t = gr.input(1).data();
         const T* p = gr.input(2).data();
         const Tensor<T>& w = gr.input(3);
-        GradSlot<T> slot = gr.slot(0);
+        const GradSlot<T> slot = gr.slot(0);
         for (std::size_t i = 0; i < n; ++i) {
           const T scale = sample_scale(g, r, count, i);
           T mass = 0;  // Σ_j w_j t_ij
@@ -196,7 +193,7 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& soft_targets
           for (std::size_t j = 0; j < k; ++j) {
             const std::size_t e = i * k + j;
             const T v = scale * (p[e] * mass - weight_of(w, j) * t[e]);
-            slot.data[e] = slot.overwrite ? v : slot.data[e] + v;
+            slot.put(e, v);
           }
         }
       });
@@ -224,12 +221,10 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& labels
                     [r, n, k, total_weight](const Tensor<T>& g, Gradients<T>& gr) {
                       const Tensor<T>& y = gr.input(1);
                       const Tensor<T>& w = gr.input(2);
-                      GradSlot<T> slot = gr.slot(0);
-                      if (slot.overwrite) std::fill(slot.data, slot.data + n * k, T(0));
+                      T* gx = gr.slot(0).zeroed();
                       for (std::size_t i = 0; i < n; ++i) {
                         const std::size_t c = static_cast<std::size_t>(y[i]);
-                        slot.data[i * k + c] -=
-                            sample_scale(g, r, total_weight, i) * weight_of(w, c);
+                        gx[i * k + c] -= sample_scale(g, r, total_weight, i) * weight_of(w, c);
                       }
                     });
 }

@@ -40,20 +40,18 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b, Transpose ta, Transpose tb) {
     const T* pa = g.input(0).data();
     const T* pb = g.input(1).data();
     if (g.needed(0)) {
-      GradSlot<T> s = g.slot(0);
-      const T beta = s.overwrite ? T(0) : T(1);
+      const GradSlot<T> s = g.slot(0);
       if (!is_t(ta))  // gA[M,K] = gC · op(B)ᵀ
-        blas::gemm(Transpose::no, flip(tb), m, k, n, T(1), gc.data(), pb, beta, s.data);
+        blas::gemm(Transpose::no, flip(tb), m, k, n, T(1), gc.data(), pb, s.beta(), s.data());
       else  // A is [K,M]: gA = op(B) · gCᵀ
-        blas::gemm(tb, Transpose::yes, k, m, n, T(1), pb, gc.data(), beta, s.data);
+        blas::gemm(tb, Transpose::yes, k, m, n, T(1), pb, gc.data(), s.beta(), s.data());
     }
     if (g.needed(1)) {
-      GradSlot<T> s = g.slot(1);
-      const T beta = s.overwrite ? T(0) : T(1);
+      const GradSlot<T> s = g.slot(1);
       if (!is_t(tb))  // gB[K,N] = op(A)ᵀ · gC
-        blas::gemm(flip(ta), Transpose::no, k, n, m, T(1), pa, gc.data(), beta, s.data);
+        blas::gemm(flip(ta), Transpose::no, k, n, m, T(1), pa, gc.data(), s.beta(), s.data());
       else  // B is [N,K]: gB = gCᵀ · op(A)
-        blas::gemm(Transpose::yes, ta, n, k, m, T(1), gc.data(), pa, beta, s.data);
+        blas::gemm(Transpose::yes, ta, n, k, m, T(1), gc.data(), pa, s.beta(), s.data());
     }
   });
 }
@@ -84,21 +82,20 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
              w.value().data(), beta, y.data());
   auto backward = [=](const Tensor<T>& gy, Gradients<T>& g) {
     if (g.needed(0)) {  // gx[N,in] = gy[N,out] · W[out,in]
-      GradSlot<T> s = g.slot(0);
+      const GradSlot<T> s = g.slot(0);
       blas::gemm(Transpose::no, Transpose::no, batch, in, out, T(1), gy.data(), g.input(1).data(),
-                 s.overwrite ? T(0) : T(1), s.data);
+                 s.beta(), s.data());
     }
     if (g.needed(1)) {  // gW[out,in] = gyᵀ · x
-      GradSlot<T> s = g.slot(1);
+      const GradSlot<T> s = g.slot(1);
       blas::gemm(Transpose::yes, Transpose::no, out, in, batch, T(1), gy.data(), g.input(0).data(),
-                 s.overwrite ? T(0) : T(1), s.data);
+                 s.beta(), s.data());
     }
     if (has_bias && g.needed(2)) {  // gb[out] = Σ_n gy[n, :]
-      GradSlot<T> s = g.slot(2);
-      if (s.overwrite) std::fill(s.data, s.data + out, T(0));
+      T* gb = g.slot(2).zeroed();
       const T* pg = gy.data();
       for (std::size_t r = 0; r < batch; ++r)
-        for (std::size_t j = 0; j < out; ++j) s.data[j] += pg[r * out + j];
+        for (std::size_t j = 0; j < out; ++j) gb[j] += pg[r * out + j];
     }
   };
   if (has_bias) return make_op<T>("linear", {x, w, b}, std::move(y), std::move(backward));

@@ -41,22 +41,14 @@ void max_of_pairs(const T* __restrict x, T* __restrict y, T* __restrict took_sec
   }
 }
 
-// Its gradient: gx[2i + took_second[i]] (+)= gy[i], and the other of the pair (+)= 0.
+// Its gradient: gx[2i + took_second[i]] gets gy[i], and the other of the pair 0.
 template <class T>
 void max_of_pairs_backward(const T* __restrict gy, const T* __restrict took_second,
-                           T* __restrict gx, std::size_t n, bool overwrite) {
-  if (overwrite) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const bool second = took_second[i] != T(0);
-      gx[2 * i] = second ? T(0) : gy[i];
-      gx[2 * i + 1] = second ? gy[i] : T(0);
-    }
-  } else {
-    for (std::size_t i = 0; i < n; ++i) {
-      const bool second = took_second[i] != T(0);
-      gx[2 * i] += second ? T(0) : gy[i];
-      gx[2 * i + 1] += second ? gy[i] : T(0);
-    }
+                           GradSlot<T> gx) {
+  for (std::size_t i = 0, n = gx.size() / 2; i < n; ++i) {
+    const bool second = took_second[i] != T(0);
+    gx.put(2 * i, second ? T(0) : gy[i]);
+    gx.put(2 * i + 1, second ? gy[i] : T(0));
   }
 }
 
@@ -120,21 +112,21 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
       "max_pool1d", {x, Var<T>(std::move(where))}, std::move(y),
       [g, pairs](const Tensor<T>& gy, Gradients<T>& gr) {
         const Tensor<T>& where = gr.input(1);
-        GradSlot<T> slot = gr.slot(0);
+        const GradSlot<T> slot = gr.slot(0);
         if (pairs && g.length % 2 == 0) {
           detail::parallel_for_values(g.rows * g.l_out, 4, [&](std::size_t begin, std::size_t end) {
-            max_of_pairs_backward(gy.data() + begin, where.data() + begin, slot.data + 2 * begin,
-                                  end - begin, slot.overwrite);
+            max_of_pairs_backward(gy.data() + begin, where.data() + begin,
+                                  slot.part(2 * begin, 2 * (end - begin)));
           });
           return;
         }
-        if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
+        T* gx = slot.zeroed();
         for (std::size_t r = 0; r < g.rows; ++r) {
           const T* gy_row = gy.data() + r * g.l_out;
           const T* where_row = where.data() + r * g.l_out;
-          T* gx_row = slot.data + r * g.length;
-          if (pairs) {
-            max_of_pairs_backward(gy_row, where_row, gx_row, g.l_out, false);
+          T* gx_row = gx + r * g.length;
+          if (pairs) {  // an odd last element, never taken: the pairs before it as above
+            max_of_pairs_backward(gy_row, where_row, GradSlot<T>(gx_row, 2 * g.l_out, true));
             continue;
           }
           for (std::size_t t = 0; t < g.l_out; ++t)
@@ -164,15 +156,14 @@ Var<T> avg_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
     }
   return make_op<T>("avg_pool1d", {x}, std::move(y),
                     [g, inv, window](const Tensor<T>& gy, Gradients<T>& gr) {
-                      GradSlot<T> slot = gr.slot(0);
-                      if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
+                      T* gx = gr.slot(0).zeroed();
                       for (std::size_t r = 0; r < g.rows; ++r)
                         for (std::size_t t = 0; t < g.l_out; ++t) {
                           long begin, end;
                           window(t, begin, end);
                           const T share = gy[r * g.l_out + t] * inv;
                           for (long i = begin; i < end; ++i)
-                            slot.data[r * g.length + static_cast<std::size_t>(i)] += share;
+                            gx[r * g.length + static_cast<std::size_t>(i)] += share;
                         }
                     });
 }

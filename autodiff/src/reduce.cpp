@@ -38,21 +38,21 @@ Reduction plan(const char* op, const Shape& x, const std::vector<long>& axes) {
 // y = scale · Σ over the axes reduced in `r`, shaped `out`.
 template <class T>
 Var<T> reduce_op(const char* name, const Var<T>& x, const Reduction& r, const Shape& out, T scale) {
-  Tensor<T> y(out);
-  detail::sum_to(x.value().data(), x.shape(), y.data(), r.kept, true);
+  Tensor<T> y = Tensor<T>::zeros(out);
+  detail::sum_into(x.value().data(), x.shape(), y.data(), r.kept);
   if (scale != T(1))
     for (T& v : y) v *= scale;
   const Shape kept = r.kept;
   return make_op<T>(name, {x}, std::move(y), [kept, scale](const Tensor<T>& gy, Gradients<T>& g) {
-    GradSlot<T> s = g.slot(0);
+    const GradSlot<T> s = g.slot(0);
     const Shape& xs = g.input(0).shape();
     if (scale == T(1)) {
-      detail::broadcast_to(gy.data(), kept, s.data, xs, s.overwrite);
+      detail::broadcast_to(gy.data(), kept, s, xs);
       return;
     }
     Tensor<T> scaled(kept);
     for (std::size_t k = 0; k < gy.numel(); ++k) scaled[k] = gy[k] * scale;
-    detail::broadcast_to(scaled.data(), kept, s.data, xs, s.overwrite);
+    detail::broadcast_to(scaled.data(), kept, s, xs);
   });
 }
 

@@ -69,10 +69,10 @@ Var<T> flatten(const Var<T>& x, long start_axis, long end_axis) {
 }
 
 namespace {
-// dst (contiguous, shape `s` with axes a and b swapped) = src (shape s) with those axes swapped.
-// If !overwrite, adds.
+// dst (contiguous, shape `s` with axes a and b swapped) gets src (shape s) with those axes
+// swapped, put through its slot.
 template <class T>
-void swap_axes(const T* src, const Shape& s, std::size_t a, std::size_t b, T* dst, bool overwrite) {
+void swap_axes(const T* src, const Shape& s, std::size_t a, std::size_t b, const GradSlot<T>& dst) {
   Shape out = s;
   std::swap(out[a], out[b]);
   detail::Strides from = contiguous_strides(s);
@@ -81,10 +81,8 @@ void swap_axes(const T* src, const Shape& s, std::size_t a, std::size_t b, T* ds
   detail::for_each_row(out, to, from,
                        [&](std::size_t, std::size_t d, std::size_t f, std::size_t n, std::size_t,
                            std::size_t f_step) {
-                         if (overwrite)
-                           for (std::size_t j = 0; j < n; ++j) dst[d + j] = src[f + j * f_step];
-                         else
-                           for (std::size_t j = 0; j < n; ++j) dst[d + j] += src[f + j * f_step];
+                         dst.put_range(d, d + n,
+                                       [&](std::size_t k) { return src[f + (k - d) * f_step]; });
                        });
 }
 }  // namespace
@@ -97,11 +95,10 @@ Var<T> transpose(const Var<T>& x, long axis0, long axis1) {
   Shape out = s;
   std::swap(out[a], out[b]);
   Tensor<T> y(out);
-  swap_axes(x.value().data(), s, a, b, y.data(), true);
+  swap_axes(x.value().data(), s, a, b, GradSlot<T>(y.data(), y.numel(), false));
   return make_op<T>("transpose", {x}, std::move(y),
                     [a, b, out](const Tensor<T>& gy, Gradients<T>& g) {
-                      GradSlot<T> slot = g.slot(0);
-                      swap_axes(gy.data(), out, a, b, slot.data, slot.overwrite);
+                      swap_axes(gy.data(), out, a, b, g.slot(0));
                     });
 }
 
@@ -114,9 +111,9 @@ Var<T> transpose(const Var<T>& x) {
 }
 
 namespace {
-// dst = src reversed along `axis` (x viewed as [outer, n, inner]); adds unless overwrite.
+// dst gets src reversed along `axis` (x viewed as [outer, n, inner]), put through its slot.
 template <class T>
-void reverse_axis(const T* src, const Shape& s, std::size_t axis, T* dst, bool overwrite) {
+void reverse_axis(const T* src, const Shape& s, std::size_t axis, const GradSlot<T>& dst) {
   std::size_t outer = 1, inner = 1;
   for (std::size_t d = 0; d < axis; ++d) outer *= s[d];
   for (std::size_t d = axis + 1; d < s.rank(); ++d) inner *= s[d];
@@ -124,8 +121,8 @@ void reverse_axis(const T* src, const Shape& s, std::size_t axis, T* dst, bool o
   for (std::size_t o = 0; o < outer; ++o)
     for (std::size_t j = 0; j < n; ++j) {
       const T* from = src + (o * n + (n - 1 - j)) * inner;
-      T* to = dst + (o * n + j) * inner;
-      for (std::size_t i = 0; i < inner; ++i) to[i] = overwrite ? from[i] : to[i] + from[i];
+      const std::size_t to = (o * n + j) * inner;
+      dst.put_range(to, to + inner, [&](std::size_t k) { return from[k - to]; });
     }
 }
 }  // namespace
@@ -134,10 +131,9 @@ template <class T>
 Var<T> flip(const Var<T>& x, long axis) {
   const std::size_t a = normalize_axis("flip", axis, x.shape());
   Tensor<T> y(x.shape());
-  reverse_axis(x.value().data(), x.shape(), a, y.data(), true);
+  reverse_axis(x.value().data(), x.shape(), a, GradSlot<T>(y.data(), y.numel(), false));
   return make_op<T>("flip", {x}, std::move(y), [a](const Tensor<T>& gy, Gradients<T>& g) {
-    GradSlot<T> slot = g.slot(0);
-    reverse_axis(gy.data(), gy.shape(), a, slot.data, slot.overwrite);
+    reverse_axis(gy.data(), gy.shape(), a, g.slot(0));
   });
 }
 

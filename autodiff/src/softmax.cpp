@@ -59,14 +59,14 @@ Var<T> softmax(const Var<T>& x, long axis) {
   return make_op<T>("softmax", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
     const T* p = gr.output().data();
     const T* pg = g.data();
-    GradSlot<T> slot = gr.slot(0);
+    const GradSlot<T> slot = gr.slot(0);
     rows.each([&](std::size_t b, std::size_t st) {
       T dot = 0;
       for (std::size_t j = 0; j < rows.n; ++j) dot += p[b + j * st] * pg[b + j * st];
       for (std::size_t j = 0; j < rows.n; ++j) {
         const std::size_t k = b + j * st;
         const T v = p[k] * (pg[k] - dot);
-        slot.data[k] = slot.overwrite ? v : slot.data[k] + v;
+        slot.put(k, v);
       }
     });
   });
@@ -87,14 +87,14 @@ Var<T> log_softmax(const Var<T>& x, long axis) {
   return make_op<T>("log_softmax", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
     const T* ly = gr.output().data();
     const T* pg = g.data();
-    GradSlot<T> slot = gr.slot(0);
+    const GradSlot<T> slot = gr.slot(0);
     rows.each([&](std::size_t b, std::size_t st) {
       T total = 0;
       for (std::size_t j = 0; j < rows.n; ++j) total += pg[b + j * st];
       for (std::size_t j = 0; j < rows.n; ++j) {
         const std::size_t k = b + j * st;
         const T v = pg[k] - detail::exp_vec(ly[k]) * total;
-        slot.data[k] = slot.overwrite ? v : slot.data[k] + v;
+        slot.put(k, v);
       }
     });
   });
@@ -120,13 +120,13 @@ Var<T> logsumexp(const Var<T>& x, long axis, bool keep_dims) {
   return make_op<T>("logsumexp", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
     const T* px = gr.input(0).data();
     const T* py = gr.output().data();
-    GradSlot<T> slot = gr.slot(0);
+    const GradSlot<T> slot = gr.slot(0);
     rows.each([&](std::size_t b, std::size_t st) {
       const std::size_t r = (b / (rows.n * rows.inner)) * rows.inner + b % rows.inner;
       for (std::size_t j = 0; j < rows.n; ++j) {
         const std::size_t k = b + j * st;
         const T v = g[r] * detail::exp_vec(px[k] - py[r]);  // g · softmax
-        slot.data[k] = slot.overwrite ? v : slot.data[k] + v;
+        slot.put(k, v);
       }
     });
   });

@@ -8,6 +8,7 @@
 
 #include "parallel.hpp"
 #include "tapegrad/autodiff/shape.hpp"
+#include "tapegrad/autodiff/tape.hpp"
 #include "tapegrad/autodiff/tensor.hpp"
 
 namespace tapegrad::detail {
@@ -89,11 +90,10 @@ T sum_strided(const T* p, std::size_t n, std::size_t step) {
   return total;
 }
 
-// dst (shape `to`) = src (shape `from`) summed over the axes that `to` broadcasts: the adjoint
-// of broadcasting. `to` must broadcast to `from`. If !overwrite, adds into dst.
+// dst (shape `to`) += src (shape `from`) summed over the axes that `to` broadcasts: the adjoint
+// of broadcasting. `to` must broadcast to `from`.
 template <class T>
-void sum_to(const T* src, const Shape& from, T* dst, const Shape& to, bool overwrite) {
-  if (overwrite) std::fill(dst, dst + to.numel(), T(0));
+void sum_into(const T* src, const Shape& from, T* dst, const Shape& to) {
   const Strides sd = broadcast_strides(to, from);
   const Strides ss = contiguous_strides(from);
   for_each_row(from, ss, sd,
@@ -108,15 +108,15 @@ void sum_to(const T* src, const Shape& from, T* dst, const Shape& to, bool overw
                });
 }
 
-// dst (shape `to`) = src (shape `from`) broadcast to `to`. If !overwrite, adds into dst.
+// dst (shape `to`) gets src (shape `from`) broadcast to `to`, put through its slot.
 template <class T>
-void broadcast_to(const T* src, const Shape& from, T* dst, const Shape& to, bool overwrite) {
-  if (from.numel() == 1 && overwrite) {
-    // One value everywhere (the gradient of a sum): a fill, split among threads like the passes
-    // that read it next when it is large.
+void broadcast_to(const T* src, const Shape& from, const GradSlot<T>& dst, const Shape& to) {
+  if (from.numel() == 1) {
+    // One value everywhere (the gradient of a sum), split among threads like the passes that
+    // read it next when it is large.
     const T v = src[0];
     parallel_for_values(to.numel(), 1, [&](std::size_t begin, std::size_t end) {
-      std::fill(dst + begin, dst + end, v);
+      dst.put_range(begin, end, [v](std::size_t) { return v; });
     });
     return;
   }
@@ -127,14 +127,10 @@ void broadcast_to(const T* src, const Shape& from, T* dst, const Shape& to, bool
                    std::size_t s_step) {
                  if (s_step == 0) {  // one value along the row (a local: it cannot alias dst)
                    const T v = src[s];
-                   if (overwrite)
-                     std::fill(dst + d, dst + d + n, v);
-                   else
-                     for (std::size_t j = 0; j < n; ++j) dst[d + j] += v;
-                 } else if (overwrite) {
-                   for (std::size_t j = 0; j < n; ++j) dst[d + j] = src[s + j * s_step];
+                   dst.put_range(d, d + n, [v](std::size_t) { return v; });
                  } else {
-                   for (std::size_t j = 0; j < n; ++j) dst[d + j] += src[s + j * s_step];
+                   dst.put_range(d, d + n,
+                                 [&](std::size_t k) { return src[s + (k - d) * s_step]; });
                  }
                });
 }

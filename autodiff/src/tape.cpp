@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "parallel.hpp"
+
 namespace tapegrad {
 
 // ---- Var ----
@@ -42,6 +44,12 @@ void Var<T>::backward(const Tensor<T>& upstream, bool retain_graph) {
 
 // ---- Gradients ----
 
+void detail::parallel_ranges(std::size_t count, std::size_t values_per_item,
+                             void (*body)(void*, std::size_t, std::size_t), void* context) {
+  parallel_for_values(count, values_per_item,
+                      [&](std::size_t begin, std::size_t end) { body(context, begin, end); });
+}
+
 template <class T>
 bool Gradients<T>::needed(std::size_t i) const {
   return is_tracked(*r_.inputs[i]);
@@ -60,7 +68,7 @@ GradSlot<T> Gradients<T>::slot(std::size_t i) {
       throw ShapeError(std::string(r_.op) + ": accumulated gradient of shape " +
                        buf.shape().to_string() + " for input " + std::to_string(i) + " of shape " +
                        shape.to_string() + " (was the value resized?)");
-    return {buf.data(), buf.numel(), false};
+    return {buf.data(), buf.numel(), true};
   }
   buf.resize(shape);
   // A node that is also another input of this op (x * x) may be written twice: start from zero
@@ -68,10 +76,10 @@ GradSlot<T> Gradients<T>::slot(std::size_t i) {
   for (std::size_t j = 0; j < r_.input_count; ++j) {
     if (j != i && r_.inputs[j].get() == &in) {
       buf.fill(T(0));
-      return {buf.data(), buf.numel(), false};
+      return {buf.data(), buf.numel(), true};
     }
   }
-  return {buf.data(), buf.numel(), true};
+  return {buf.data(), buf.numel(), false};
 }
 
 template <class T>

@@ -2,6 +2,7 @@
 // gradchecks over a table of cases; flip.
 #include <cstring>
 
+#include "autodiff/conv_reference.hpp"
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -121,11 +122,11 @@ TEST_CASE_TEMPLATE("conv1d: the fast path agrees with the naive oracle, forward 
         Var<T> xv = Var<T>::parameter(x), wv = Var<T>::parameter(w), bv = Var<T>::parameter(b);
         Var<T> y = conv1d(xv, wv, bv, stride, pad, dilation);
         const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
-        test::check_close(y.value(), reference::conv1d(x, w, b, stride, pad, dilation), tol);
+        test::check_close(y.value(), test::reference::conv1d(x, w, b, stride, pad, dilation), tol);
         const Tensor<T> gy = test::random_tensor<T>(y.shape(), ++seed);
         y.backward(gy);
         Tensor<T> gx, gw, gb;
-        reference::conv1d_backward(x, w, gy, stride, pad, dilation, gx, gw, gb);
+        test::reference::conv1d_backward(x, w, gy, stride, pad, dilation, gx, gw, gb);
         test::check_close(xv.grad(), gx, tol);
         test::check_close(wv.grad(), gw, tol);
         test::check_close(bv.grad(), gb, tol);
@@ -216,9 +217,9 @@ TEST_CASE_TEMPLATE(
       if (threads == 1) {
         // Float: the weight gradient sums N·L_out = 3200 products of values in [−1, 1].
         const double tol = std::is_same_v<T, float> ? 2e-4 : 1e-12;
-        test::check_close(y[0], reference::conv1d(x, w, b, 1, c.padding, c.dilation), tol);
+        test::check_close(y[0], test::reference::conv1d(x, w, b, 1, c.padding, c.dilation), tol);
         Tensor<T> rx, rw, rb;
-        reference::conv1d_backward(x, w, gy, 1, c.padding, c.dilation, rx, rw, rb);
+        test::reference::conv1d_backward(x, w, gy, 1, c.padding, c.dilation, rx, rw, rb);
         test::check_close(gx[0], rx, tol);
         test::check_close(gw[0], rw, tol);
         test::check_close(gb[0], rb, tol);
@@ -256,7 +257,7 @@ TEST_CASE("conv1d: the bias gradient without the weight's, and the weight's with
     const Tensor<double> gy = test::random_tensor(y.shape(), 11);
     y.backward(gy);
     Tensor<double> rx, rw, rb;
-    reference::conv1d_backward(x, w, gy, 1, 1, 1, rx, rw, rb);
+    test::reference::conv1d_backward(x, w, gy, 1, 1, 1, rx, rw, rb);
     if (weight_trained)
       test::check_close(wv.grad(), rw, 1e-12);
     else

@@ -266,3 +266,47 @@ TEST_CASE("tape: backward called from inside a backward rule is refused, and the
   sum(x * x).backward();  // the tape works again
   CHECK(x.grad()[1] == 4.0);
 }
+
+TEST_CASE("tape: a gradient slot writes a fresh buffer and adds to earlier contributions") {
+  // A custom op that writes each input's gradient through a different form of the slot; x feeds
+  // it three times and also feeds x * 3, so the slot is fresh for one contribution and holds
+  // earlier ones for the others.
+  auto thrice = [](const Var<double>& a, const Var<double>& b, const Var<double>& c) {
+    return make_op<double>(
+        "thrice", {a, b, c}, a.value(), [](const Tensor<double>& gy, Gradients<double>& g) {
+          const std::size_t n = gy.numel();
+          const GradSlot<double> by_put = g.slot(0);
+          for (std::size_t k = 0; k < n; ++k) by_put.put(k, gy[k]);
+          double* by_adding = g.slot(1).zeroed();
+          for (std::size_t k = 0; k < n; ++k) by_adding[k] += gy[k];
+          const GradSlot<double> by_beta = g.slot(2);  // as BLAS: β = 0 reads no C
+          double* c = by_beta.data();
+          for (std::size_t k = 0; k < n; ++k) c[k] = by_beta.beta() == 0 ? gy[k] : gy[k] + c[k];
+        });
+  };
+  Var<double> x = Var<double>::parameter(Tensor<double>({3}, {1, 2, 3}));
+  sum(thrice(x, x, x) + x * 3.0).backward();
+  test::check_close(x.grad(), Tensor<double>({3}, {6, 6, 6}));
+  sum(thrice(x, x, x)).backward();  // a second pass adds to the leaf's gradient
+  test::check_close(x.grad(), Tensor<double>({3}, {9, 9, 9}));
+  Var<double> fresh = Var<double>::parameter(Tensor<double>({3}, {1, 2, 3}));
+  Var<double> y = Var<double>::parameter(Tensor<double>({3}, {0, 0, 0}));
+  sum(thrice(y, y, fresh)).backward();  // fresh's buffer is new: β = 0 ignores its contents
+  test::check_close(fresh.grad(), Tensor<double>({3}, {1, 1, 1}));
+}
+
+TEST_CASE("tape: accumulate splits a large gradient among threads with identical results") {
+  const Tensor<float> xv = test::random_tensor<float>({3, 50000}, 5);
+  auto gradient = [&](std::size_t threads) {
+    test::ThreadCount count(threads);
+    Var<float> x = Var<float>::parameter(xv);
+    sum(tanh(x) * x).backward();  // x reaches the product twice: fresh slot, then added to
+    return x.grad();
+  };
+  const Tensor<float> one = gradient(1);
+  CHECK(test::bit_identical(one, gradient(2)));
+  for (std::size_t k = 0; k < xv.numel(); k += 997) {
+    const double v = xv[k], t = std::tanh(v);
+    CHECK(one[k] == doctest::Approx(t + v * (1 - t * t)).epsilon(1e-5));
+  }
+}

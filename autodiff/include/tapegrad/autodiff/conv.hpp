@@ -1,8 +1,7 @@
 // 1-D convolution (cross-correlation, as PyTorch's conv1d: weights move between the two
 // unchanged). Fast paths: at stride 1, direct register-blocked kernels (AVX-512 where the CPU
 // has it) over the whole batch, threads splitting the output; at other strides, im2col + one
-// BLAS gemm for the batch. A naive loop implementation (tapegrad::reference) is kept beside
-// them as the test oracle.
+// BLAS gemm for the batch.
 // Derivations: docs/derivations.md#conv1d and #conv1d-length.
 #pragma once
 
@@ -60,17 +59,5 @@ std::size_t conv1d_output_length(std::size_t length, std::size_t kernel, std::si
 template <class T>
 Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b = Var<T>(), std::size_t stride = 1,
               const Padding& padding = Padding(0), std::size_t dilation = 1);
-
-namespace reference {
-// The same convolution and its gradients by direct loops over the definition: slow, obviously
-// right, and the oracle the fast path is tested against. b, gb may be undefined.
-template <class T>
-Tensor<T> conv1d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, std::size_t stride,
-                 const Padding& padding, std::size_t dilation);
-template <class T>
-void conv1d_backward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& gy,
-                     std::size_t stride, const Padding& padding, std::size_t dilation,
-                     Tensor<T>& gx, Tensor<T>& gw, Tensor<T>& gb);
-}  // namespace reference
 
 }  // namespace tapegrad

@@ -12,6 +12,7 @@
 // as in PyTorch without create_graph), and calling backward() from inside a rule throws.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -53,15 +54,63 @@ struct Record {
   BackwardFn<T> backward;
 };
 
-// Where a backward rule writes the gradient of one input: `data` has the input's element
-// count. When `overwrite` is true the buffer is fresh and must be fully written (its contents
-// are unspecified); otherwise it holds earlier contributions and the rule must add to them.
+// Where a backward rule writes the gradient of one input: `size()` values, the input's element
+// count. The slot alone decides between the two cases of a reverse pass: a fresh buffer
+// (contents unspecified, to be written) or one that holds earlier contributions (to be added
+// to). Rules only ever say "put this value", through one of:
+//   put(k, v)                 grad[k] = v, or grad[k] += v
+//   put_range(b, e, value_at) put(k, value_at(k)) for b <= k < e, vectorised
+//   beta()                    for kernels computing C = A·B + β·C: 0 (fresh) or 1 (add)
+//   zeroed()                  the buffer, zero-filled if fresh: for kernels that only add
+// and each element must be put exactly once (or, after zeroed(), added to any number of times).
 template <class T>
-struct GradSlot {
-  T* data;
-  std::size_t size;
-  bool overwrite;
+class GradSlot {
+ public:
+  GradSlot(T* data, std::size_t size, bool holds_earlier)
+      : data_(data), size_(size), add_(holds_earlier) {}
+
+  T* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+  void put(std::size_t k, T v) const { data_[k] = add_ ? data_[k] + v : v; }
+
+  // value_at must not read the gradient being written (the loop is vectorised on that promise).
+  template <class F>
+  void put_range(std::size_t begin, std::size_t end, F&& value_at) const {
+    T* out = data_;
+    if (add_) {
+      TAPEGRAD_VECTORIZE
+      for (std::size_t k = begin; k < end; ++k) out[k] += value_at(k);
+    } else {
+      TAPEGRAD_VECTORIZE
+      for (std::size_t k = begin; k < end; ++k) out[k] = value_at(k);
+    }
+  }
+
+  T beta() const { return add_ ? T(1) : T(0); }
+
+  T* zeroed() const {
+    if (!add_) std::fill(data_, data_ + size_, T(0));
+    return data_;
+  }
+
+  // The slot of elements [begin, begin + n), for a kernel that writes the gradient in parts.
+  GradSlot part(std::size_t begin, std::size_t n) const { return {data_ + begin, n, add_}; }
+
+ private:
+  T* data_;
+  std::size_t size_;
+  bool add_;
 };
+
+namespace detail {
+// Runs body(context, begin, end) over [0, count), split among tapegrad's threads when count is
+// large (a pass bound by memory moving values_per_item values per item), each thread taking
+// the same part of equal-sized tensors in every pass.
+void parallel_ranges(std::size_t count, std::size_t values_per_item,
+                     void (*body)(void* context, std::size_t begin, std::size_t end),
+                     void* context);
+}  // namespace detail
 
 // What a backward rule sees of its op: the inputs' and output's values, and the gradient
 // slots of the inputs that require one.
@@ -77,24 +126,26 @@ class Gradients {
   // Whether input i wants a gradient; a rule skips the work for inputs that do not.
   bool needed(std::size_t i) const;
 
-  // The raw gradient slot of input i (see GradSlot), for kernels such as BLAS gemm that can
-  // either overwrite (beta = 0) or accumulate (beta = 1).
+  // The gradient slot of input i (see GradSlot), for rules that write element by element or
+  // through kernels such as gemm.
   GradSlot<T> slot(std::size_t i);
 
-  // grad_i[k] += value_at(k) for every element k of input i. value_at must not read the
-  // gradient being written (the loop is vectorised on that promise).
+  // grad_i[k] += value_at(k) for every element k of input i; large tensors are split among
+  // threads. value_at(k) must depend on k alone (it may run on any thread, in any order) and
+  // must not read the gradient being written (the loop is vectorised on that promise).
   template <class F>
   void accumulate(std::size_t i, F&& value_at) {
-    GradSlot<T> s = slot(i);
-    T* out = s.data;
-    const std::size_t n = s.size;
-    if (s.overwrite) {
-      TAPEGRAD_VECTORIZE
-      for (std::size_t k = 0; k < n; ++k) out[k] = value_at(k);
-    } else {
-      TAPEGRAD_VECTORIZE
-      for (std::size_t k = 0; k < n; ++k) out[k] += value_at(k);
-    }
+    struct Context {
+      GradSlot<T> slot;
+      F& value_at;
+    } context{slot(i), value_at};
+    detail::parallel_ranges(
+        context.slot.size(), 4,
+        [](void* c, std::size_t begin, std::size_t end) {
+          Context& ctx = *static_cast<Context*>(c);
+          ctx.slot.put_range(begin, end, ctx.value_at);
+        },
+        &context);
   }
 
   // grad_i += g; throws a ShapeError naming the op when g's shape is not input i's shape.
