@@ -33,7 +33,7 @@ int main() {
   const Tensor<float> logits = (*model)(Var<float>(x)).value();
   std::size_t right = 0;
   for (std::size_t i = 0; i < n; ++i)
-    right += std::max_element(&logits[3 * i], &logits[3 * i] + 3) - &logits[3 * i] == y[i];
+    right += argmax(logits.data() + 3 * i, 3) == static_cast<std::size_t>(y[i]);
   std::printf("training accuracy %.3f\n", static_cast<double>(right) / n);
   return right >= 0.95 * n ? 0 : 1;
 }

@@ -4,17 +4,12 @@
 #include <cmath>
 #include <string>
 
+#include "softmax_rows.hpp"
 #include "tapegrad/autodiff/op.hpp"
 #include "vector_math.hpp"
 
 namespace tapegrad {
 namespace {
-
-std::size_t require_matrix(const char* op, const char* what, const Shape& s) {
-  if (s.rank() != 2)
-    throw ShapeError(std::string(op) + ": " + what + " must be [N, K], got shape " + s.to_string());
-  return s[1];
-}
 
 // The labels as a tensor (an untracked input of the op, so the backward closure holds nothing
 // that allocates), after checking each is a class index in [0, K).
@@ -100,35 +95,21 @@ Var<T> elementwise_loss(const char* name, const Var<T>& x, const Var<T>& y, Redu
                     });
 }
 
-// probs = the softmax of each row of a [n, k]; lse[i] = the logsumexp of row i.
-template <class T>
-void softmax_rows(const T* a, std::size_t n, std::size_t k, T* probs, T* lse) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const T* row = a + i * k;
-    T* p = probs + i * k;
-    const T m = *std::max_element(row, row + k);
-    T s = 0;
-    for (std::size_t j = 0; j < k; ++j) s += (p[j] = detail::exp_vec(row[j] - m));
-    const T inv = T(1) / s;
-    for (std::size_t j = 0; j < k; ++j) p[j] *= inv;
-    lse[i] = m + std::log(s);
-  }
-}
-
 }  // namespace
 
 template <class T>
 Var<T> softmax_cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& labels,
                              const CrossEntropyOptions<T>& options) {
   const char* op = "softmax_cross_entropy";
-  const std::size_t k = require_matrix(op, "logits", logits.shape());
+  require_matrix(op, "logits", logits.shape(), "[N, K]");
+  const std::size_t k = logits.shape()[1];
   const std::size_t n = logits.shape()[0];
   Tensor<T> y = label_tensor<T>(op, labels, n, k);
   Tensor<T> w = weight_tensor(op, options.class_weights, k);
   const T* a = logits.value().data();
   Tensor<T> probs(Shape{n, k});
   Tensor<T> per(Shape{n});  // logsumexp of each row, then each sample's loss
-  softmax_rows(a, n, k, probs.data(), per.data());
+  detail::softmax_rows(a, n, k, probs.data(), per.data());
   T total_weight = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t c = static_cast<std::size_t>(y[i]);
@@ -159,7 +140,8 @@ template <class T>
 Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& soft_targets,
                              const CrossEntropyOptions<T>& options) {
   const char* op = "softmax_cross_entropy";
-  const std::size_t k = require_matrix(op, "logits", logits.shape());
+  require_matrix(op, "logits", logits.shape(), "[N, K]");
+  const std::size_t k = logits.shape()[1];
   const std::size_t n = logits.shape()[0];
   if (soft_targets.shape() != logits.shape())
     throw ShapeError(std::string(op) + ": soft targets of shape " +
@@ -170,7 +152,7 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& soft_targets
   const T* t = soft_targets.data();
   Tensor<T> probs(Shape{n, k});
   Tensor<T> per(Shape{n});  // logsumexp of each row, then each sample's loss
-  softmax_rows(a, n, k, probs.data(), per.data());
+  detail::softmax_rows(a, n, k, probs.data(), per.data());
   for (std::size_t i = 0; i < n; ++i) {
     T loss = 0;
     for (std::size_t j = 0; j < k; ++j)
@@ -203,7 +185,8 @@ template <class T>
 Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& labels,
                 const CrossEntropyOptions<T>& options) {
   const char* op = "nll_loss";
-  const std::size_t k = require_matrix(op, "log-probabilities", log_probs.shape());
+  require_matrix(op, "log-probabilities", log_probs.shape(), "[N, K]");
+  const std::size_t k = log_probs.shape()[1];
   const std::size_t n = log_probs.shape()[0];
   Tensor<T> y = label_tensor<T>(op, labels, n, k);
   Tensor<T> w = weight_tensor(op, options.class_weights, k);

@@ -14,12 +14,6 @@ bool is_t(Transpose t) {
   return t == Transpose::yes;
 }
 
-void require_matrix(const char* op, const char* what, const Shape& s) {
-  if (s.rank() != 2)
-    throw ShapeError(std::string(op) + ": " + what + " must be a matrix, got shape " +
-                     s.to_string());
-}
-
 }  // namespace
 
 template <class T>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "softmax_rows.hpp"
 #include "tapegrad/autodiff/op.hpp"
 #include "vector_math.hpp"
 
@@ -28,20 +29,6 @@ struct Rows {
   }
 };
 
-// For one row: its maximum m and s = Σ e^{x_j − m}; writes e^{x_j − m} to e (may be null).
-template <class T>
-void row_exp(const T* x, std::size_t n, std::size_t stride, T* e, T& m, T& s) {
-  m = x[0];
-  for (std::size_t j = 1; j < n; ++j) m = std::max(m, x[j * stride]);
-  s = 0;
-  if (std::isinf(m)) m = m > 0 ? m : T(0);  // all −∞: any finite shift; +∞: the row is ∞
-  for (std::size_t j = 0; j < n; ++j) {
-    const T v = detail::exp_vec(x[j * stride] - m);
-    if (e) e[j * stride] = v;
-    s += v;
-  }
-}
-
 }  // namespace
 
 template <class T>
@@ -52,7 +39,7 @@ Var<T> softmax(const Var<T>& x, long axis) {
   T* py = y.data();
   rows.each([&](std::size_t b, std::size_t st) {
     T m, s;
-    row_exp(px + b, rows.n, st, py + b, m, s);
+    detail::row_exp(px + b, rows.n, st, py + b, m, s);
     const T inv = T(1) / s;
     for (std::size_t j = 0; j < rows.n; ++j) py[b + j * st] *= inv;
   });
@@ -80,7 +67,7 @@ Var<T> log_softmax(const Var<T>& x, long axis) {
   T* py = y.data();
   rows.each([&](std::size_t b, std::size_t st) {
     T m, s;
-    row_exp<T>(px + b, rows.n, st, nullptr, m, s);
+    detail::row_exp<T>(px + b, rows.n, st, nullptr, m, s);
     const T shift = m + std::log(s);
     for (std::size_t j = 0; j < rows.n; ++j) py[b + j * st] = px[b + j * st] - shift;
   });
@@ -112,7 +99,7 @@ Var<T> logsumexp(const Var<T>& x, long axis, bool keep_dims) {
   Tensor<T> y(out);
   rows.each([&](std::size_t b, std::size_t st) {
     T m, sum;
-    row_exp<T>(px + b, rows.n, st, nullptr, m, sum);
+    detail::row_exp<T>(px + b, rows.n, st, nullptr, m, sum);
     // Output index of this row: (o, i) → o·inner + i.
     const std::size_t o = b / (rows.n * rows.inner), i = b % rows.inner;
     y[o * rows.inner + i] = m + std::log(sum);

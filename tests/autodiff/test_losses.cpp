@@ -110,7 +110,7 @@ TEST_CASE("cross-entropy: labels and shapes are checked, naming sample and label
         }).find("[3, 5]") != std::string::npos);
   CHECK(test::error_of([&] {
           nll_loss(Var<double>(Tensor<double>::zeros({4})), {0});
-        }).find("must be [N, K]") != std::string::npos);
+        }).find("must be a matrix [N, K], got shape") != std::string::npos);
 }
 
 TEST_CASE("cross-entropy: weighted mean divides by the picked weights, as PyTorch does") {

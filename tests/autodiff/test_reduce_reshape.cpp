@@ -1,4 +1,7 @@
 // sum / mean over all elements or axes; reshape, flatten, transpose.
+#include <limits>
+#include <utility>
+
 #include "helpers.hpp"
 
 using namespace tapegrad;
@@ -77,4 +80,14 @@ TEST_CASE("reshape: errors name the shapes") {
         }).find("more than one -1") != std::string::npos);
   CHECK(test::error_of([&] { transpose(v, 0, 5); }).find("transpose: axis 5") != std::string::npos);
   CHECK(test::error_of([&] { mean(v, {1, -1}); }).find("given twice") != std::string::npos);
+}
+
+TEST_CASE("argmax: the first largest value, and a NaN beats every number as in PyTorch") {
+  const float nan = std::nanf("");
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::pair<std::vector<float>, std::size_t>> cases = {
+      {{1, 3, 2}, 1},   {{3, 3, 1}, 0}, {{-inf, -inf}, 0}, {{1, nan, 5}, 1},     {{nan, 9, nan}, 0},
+      {{2, 7, nan}, 2}, {{inf, 1}, 0},  {{4}, 0},          {{-1, -0.5f, -2}, 1},
+  };
+  for (const auto& [row, expected] : cases) CHECK(argmax(row.data(), row.size()) == expected);
 }

@@ -3,6 +3,7 @@
 // Derivations: docs/derivations.md#sum-mean.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "tapegrad/autodiff/var.hpp"
@@ -22,5 +23,18 @@ Var<T> mean(const Var<T>& x);
 // Mean over `axes` (n = product of the reduced dims).  gx = broadcast(gy) / n.
 template <class T>
 Var<T> mean(const Var<T>& x, const std::vector<long>& axes, bool keep_dims = false);
+
+// The index of the largest of row[0], …, row[n − 1], the first on ties; a NaN counts as larger
+// than every number (the first NaN wins), as in PyTorch's argmax. n must be positive. For
+// predictions: argmax(logits.data() + i·K, K) is sample i's class.
+template <class T>
+std::size_t argmax(const T* row, std::size_t n) {
+  std::size_t best = 0;
+  for (std::size_t j = 1; j < n; ++j) {
+    if (row[best] != row[best]) break;  // NaN: nothing beats it
+    if (row[j] > row[best] || row[j] != row[j]) best = j;
+  }
+  return best;
+}
 
 }  // namespace tapegrad

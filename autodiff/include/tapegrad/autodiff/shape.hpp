@@ -85,6 +85,15 @@ inline std::array<std::size_t, max_rank> contiguous_strides(const Shape& s) {
   return st;
 }
 
+// Throws a ShapeError "<op>: <what> must be a matrix <layout>, got shape [...]" unless s has
+// rank 2; layout names the axes in the caller's terms.
+inline void require_matrix(const char* op, const char* what, const Shape& s,
+                           const char* layout = "[rows, columns]") {
+  if (s.rank() != 2)
+    throw ShapeError(std::string(op) + ": " + what + " must be a matrix " + layout +
+                     ", got shape " + s.to_string());
+}
+
 // Normalises a possibly negative axis against a rank; throws naming the op when out of range.
 inline std::size_t normalize_axis(const char* op, long axis, const Shape& s) {
   const long r = static_cast<long>(s.rank());
