@@ -1,20 +1,23 @@
 // The custom-op API: a differentiable op is one function that computes its output and hands
 // make_op the backward rule in the same place. Every built-in op is written this way too.
 //
+// clang-format off
 //   // y = x * sigmoid(x), same shape as x.  dy/dx = s + x s (1 - s), s = sigmoid(x).
 //   template <class T>
 //   Var<T> swish(const Var<T>& x) {
 //     Tensor<T> y(x.shape());
-//     for (std::size_t k = 0; k < y.numel(); ++k) y[k] = x.value()[k] / (1 +
-//     std::exp(-x.value()[k])); return make_op<T>("swish", {x}, std::move(y), [](const Tensor<T>&
-//     gy, Gradients<T>& g) {
-//       const Tensor<T>& x = g.input(0);
-//       g.accumulate(0, [&](std::size_t k) {
-//         T s = 1 / (1 + std::exp(-x[k]));
-//         return gy[k] * (s + x[k] * s * (1 - s));
-//       });
-//     });
+//     for (std::size_t k = 0; k < y.numel(); ++k)
+//       y[k] = x.value()[k] / (1 + std::exp(-x.value()[k]));
+//     return make_op<T>("swish", {x}, std::move(y),
+//                       [](const Tensor<T>& gy, Gradients<T>& g) {
+//                         const Tensor<T>& x = g.input(0);
+//                         g.accumulate(0, [&](std::size_t k) {
+//                           T s = 1 / (1 + std::exp(-x[k]));
+//                           return gy[k] * (s + x[k] * s * (1 - s));
+//                         });
+//                       });
 //   }
+// clang-format on
 //
 // Then check it with gradcheck (gradcheck.hpp). docs/extending.md walks through it.
 #pragma once
