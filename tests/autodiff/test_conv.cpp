@@ -1,4 +1,4 @@
-// conv1d: the seeds' worked examples and formulas, the fast path against the naive oracle,
+// conv1d: worked examples and formulas, the fast path against the naive oracle,
 // gradchecks over a table of cases; flip.
 #include <cstring>
 
@@ -17,9 +17,9 @@ Tensor<double> conv_values(const Tensor<double>& x, const Tensor<double>& k, con
 }
 }  // namespace
 
-TEST_CASE("conv1d: the seeds' example [1, 2, 3, 4] with kernel [2, 0, 1]") {
+TEST_CASE("conv1d: a worked example: [1, 2, 3, 4] with kernel [2, 0, 1]") {
   const Tensor<double> x = row({1, 2, 3, 4}), k = row({2, 0, 1});
-  // As a cross-correlation (what the seeds compute by hand while calling it convolution "with
+  // As a cross-correlation (what is often computed by hand while calling it convolution "with
   // kernel flipping"): full pads 2 zeros each side, same 1 each side.
   test::check_close(conv_values(x, k, "full"), row({1, 2, 5, 8, 6, 8}));
   test::check_close(conv_values(x, k, "same"), row({2, 5, 8, 6}));
@@ -30,7 +30,7 @@ TEST_CASE("conv1d: the seeds' example [1, 2, 3, 4] with kernel [2, 0, 1]") {
   test::check_close(conv_values(x, flipped, "full"), row({2, 4, 7, 10, 3, 4}));
 }
 
-TEST_CASE("conv1d: output lengths from the formula, including where the seeds' arithmetic slips") {
+TEST_CASE("conv1d: output lengths from the formula, including where hand arithmetic often slips") {
   struct Case {
     std::size_t length, kernel, stride;
     Padding padding;
@@ -38,14 +38,14 @@ TEST_CASE("conv1d: output lengths from the formula, including where the seeds' a
   };
   // expected = ⌊(L + 2p − d(K − 1) − 1)/s⌋ + 1, computed here by hand.
   const Case cases[] = {
-      {256, 8, 2, 0, 1, 125},  // seed 000 Q7, first layer: (256 − 8)/2 + 1 = 125 ✓
-      {25, 4, 1, 1, 1, 24},    // seed 000 Q7, last layer ✓
-      {64, 8, 2, 3, 1, 32},    // seed 000 Q8.1(a) ✓
-      {64, 2, 2, 3, 7, 32},    // seed 000 Q8.1(b): K_eff = 8 ✓
-      {8, 2, 2, 0, 1, 4},      // seed 000 Q8.3(a) ✓
-      {8, 5, 1, 2, 2, 4},      // seed 000 Q8.3(b): K_eff = 9, (8 + 4 − 9)/1 + 1 = 4 ✓
-      {8, 3, 3, 1, 1, 3},      // seed 000 Q8.3(c) claims 4: (8 + 2 − 3)/3 + 1 = ⌊7/3⌋ + 1 = 3
-      {128, 8, 2, 3, 1, 64},   // seed 001 Q4: 128 → 64 (then 2×2 pooling → 32) ✓
+      {256, 8, 2, 0, 1, 125},  // (256 − 8)/2 + 1 = 125
+      {25, 4, 1, 1, 1, 24},    // (25 + 2 − 4)/1 + 1 = 24
+      {64, 8, 2, 3, 1, 32},    // (64 + 6 − 8)/2 + 1 = 32
+      {64, 2, 2, 3, 7, 32},    // K_eff = 8: (64 + 6 − 8)/2 + 1 = 32
+      {8, 2, 2, 0, 1, 4},      // (8 − 2)/2 + 1 = 4
+      {8, 5, 1, 2, 2, 4},      // K_eff = 9, (8 + 4 − 9)/1 + 1 = 4
+      {8, 3, 3, 1, 1, 3},      // (8 + 2 − 3)/3 + 1 = ⌊7/3⌋ + 1 = 3, not 4 (a common slip)
+      {128, 8, 2, 3, 1, 64},   // 128 → 64 (then 2×2 pooling → 32)
       {10, 3, 1, "valid", 1, 8},
       {10, 4, 1, "same", 1, 10},  // even kernel: the extra zero goes right
       {10, 3, 1, "same", 2, 10},  // K_eff = 5
@@ -134,7 +134,7 @@ TEST_CASE_TEMPLATE("conv1d: the fast path agrees with the naive oracle, forward 
 }
 
 TEST_CASE(
-    "conv1d: seed 001 Q5 — a valid 2-layer net, |a²| = d − k₁ − k₂ + 2, ∇h¹ = full conv of ∇a² "
+    "conv1d: a valid 2-layer net, |a²| = d − k₁ − k₂ + 2, ∇h¹ = full conv of ∇a² "
     "with flip(w²)") {
   const std::size_t d = 12, k1 = 4, k2 = 3;
   Var<double> x(test::random_tensor({1, 1, d}, 130));
@@ -151,7 +151,8 @@ TEST_CASE(
   const Tensor<double> via_full =
       conv1d(Var<double>(a2.grad()), flip(w2, -1), Var<double>(), 1, Padding::full()).value();
   test::check_close(h1.grad(), via_full, 1e-12);
-  // With full convolutions instead (Q5.4): |a²| = d + k₁ + k₂ − 2 (the seed writes − 1).
+  // With full convolutions instead: |a²| = d + k₁ + k₂ − 2, not − 1 (a common slip): each
+  // full convolution adds k − 1.
   Var<double> f2 = conv1d(conv1d(x, w1, Var<double>(), 1, "full"), w2, Var<double>(), 1, "full");
   CHECK(f2.shape()[2] == d + k1 + k2 - 2);
 }

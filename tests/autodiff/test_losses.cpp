@@ -1,4 +1,4 @@
-// The losses: gradchecks for every option, stability, and the seeds' gradient formulas.
+// The losses: gradchecks for every option, stability, and closed-form gradient formulas.
 #include <cmath>
 
 #include "helpers.hpp"
@@ -125,7 +125,7 @@ TEST_CASE("cross-entropy: weighted mean divides by the picked weights, as PyTorc
   CHECK(softmax_cross_entropy(Var<double>(a), y, o).item() == doctest::Approx(expected));
 }
 
-TEST_CASE("binary cross-entropy: stable on logits, gradcheck, and the seeds' f − y") {
+TEST_CASE("binary cross-entropy: stable on logits, gradcheck, and dL/da = f − y") {
   const Tensor<double> a = test::random_tensor({3, 4}, 96, -3, 3);
   const Tensor<double> y = test::random_tensor({3, 4}, 97, 0, 1);
   for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none}) {
@@ -135,12 +135,12 @@ TEST_CASE("binary cross-entropy: stable on logits, gradcheck, and the seeds' f �
                     {a, y});
     check_gradients([r](const auto& in) { return mse_loss(in[0], in[1], r); }, {a, y});
   }
-  // Sigmoid output + cross-entropy: dL/da = f − y (seed 001 Q1.4, seed 002 §1(d)).
+  // Sigmoid output + cross-entropy: dL/da = f − y.
   Var<double> av = Var<double>::parameter(a);
   binary_cross_entropy(sigmoid(av), Var<double>(y), Reduction::sum).backward();
   for (std::size_t k = 0; k < a.numel(); ++k)
     CHECK(av.grad()[k] == doctest::Approx(1 / (1 + std::exp(-a[k])) - y[k]).epsilon(1e-10));
-  // Sigmoid + unscaled squared error: dL/da = −2(y − f)·f·(1 − f) (seed 001 Q1.6).
+  // Sigmoid + unscaled squared error (no ½): dL/da = −2(y − f)·f·(1 − f).
   Var<double> aw = Var<double>::parameter(a);
   mse_loss(sigmoid(aw), Var<double>(y), Reduction::sum).backward();
   for (std::size_t k = 0; k < a.numel(); ++k) {
@@ -178,7 +178,7 @@ TEST_CASE("binary cross-entropy on probabilities clamps its logs at −100") {
 }
 
 TEST_CASE(
-    "seeds: for h = relu(W¹x + b¹), o = softmax(W²h + b²), ∇W² = (o − onehot)hᵀ, ∇b² = o − "
+    "identities: for h = relu(W¹x + b¹), o = softmax(W²h + b²), ∇W² = (o − onehot)hᵀ, ∇b² = o − "
     "onehot") {
   const Tensor<double> x = test::random_tensor({1, 6}, 98);
   Var<double> w1 = Var<double>::parameter(test::random_tensor({5, 6}, 99));

@@ -1,4 +1,4 @@
-// softmax, log_softmax, logsumexp: stability, the Jacobian, and the seeds' identities.
+// softmax, log_softmax, logsumexp: stability, the Jacobian, and their identities.
 #include <cmath>
 
 #include "helpers.hpp"

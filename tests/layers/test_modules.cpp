@@ -1,4 +1,4 @@
-// Modules: names, summary, modes, builders; initialisation statistics and the seeds' arguments.
+// Modules: names, summary, modes, builders; initialisation statistics and the reasons for them.
 #include <cmath>
 
 #include "helpers.hpp"
@@ -158,7 +158,7 @@ TEST_CASE(
         he_normal(w, g);
       else
         normal(w, g, 0.0, 0.01);
-      // Pre-activations a = W h; the seed's argument tracks Var(a) from layer to layer.
+      // Pre-activations a = W h; He's argument tracks Var(a) from layer to layer.
       Var<float> a = linear(h, Var<float>(w));
       h = relu(a);
       if (layer == 19) {
@@ -177,7 +177,7 @@ TEST_CASE(
 
 TEST_CASE(
     "init: with all-zero weights the hidden units get identical gradients and stay identical") {
-  // Seed 003: zero init is symmetric (identical up to BLAS rounding: gemm's kernels may sum
+  // Zero init is symmetric (identical up to BLAS rounding: gemm's kernels may sum
   // edge rows in another order). A sigmoid hidden layer (σ(0) = ½ ≠ 0) makes the gradients
   // non-zero, so the units move — but all in lockstep.
   Generator g(5);
@@ -213,8 +213,8 @@ TEST_CASE(
     for (std::size_t i = 0; i < 4; ++i) CHECK(w[u * 4 + i] == doctest::Approx(w[i]).epsilon(1e-12));
 }
 
-TEST_CASE("seeds: a sigmoid network equals the tanh network with the transformed parameters") {
-  // σ(a) = ½ tanh(a/2) + ½ (seed 001 Q3): w̃¹ = w¹/2, b̃¹ = b¹/2, w̃² = w²/2, b̃² = b² + ½ Σ_j w²_kj.
+TEST_CASE("identities: a sigmoid network equals the tanh network with the transformed parameters") {
+  // σ(a) = ½ tanh(a/2) + ½: w̃¹ = w¹/2, b̃¹ = b¹/2, w̃² = w²/2, b̃² = b² + ½ Σ_j w²_kj.
   Generator g(8);
   Sequential<double> s, t;
   s.emplace<Linear<double>>(3, 5, true, g)
@@ -236,7 +236,7 @@ TEST_CASE("seeds: a sigmoid network equals the tanh network with the transformed
   }
   const Var<double> x(test::random_tensor({6, 3}, 9, -3, 3));
   test::check_close(t(x).value(), s(x).value(), 1e-12);
-  // Seed 000's map Θ' = 2Θ is wrong: it does not give the same outputs.
+  // The map Θ' = 2Θ (a common slip) is wrong: it does not give the same outputs.
   for (std::size_t i = 0; i < 4; ++i)
     for (std::size_t k = 0; k < sp[i].numel(); ++k) tp[i].value()[k] = 2 * sp[i].value()[k];
   CHECK(std::abs(t(x).value()[0] - s(x).value()[0]) > 1e-3);

@@ -19,7 +19,7 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b, Transpose ta = Transpose::no,
 
 // y = x · Wᵀ + b, the affine map of a Linear layer, fused into one op.
 // x: [N, in], W: [out, in], b: [out] (or undefined: no bias) → y: [N, out].
-// gx = gy · W,  gW = gyᵀ · x (= Σ_n δ_n x_nᵀ, the seeds' δxᵀ summed over the batch),
+// gx = gy · W,  gW = gyᵀ · x (= Σ_n δ_n x_nᵀ, the per-sample δxᵀ summed over the batch),
 // gb = Σ_n gy_n.
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b = Var<T>());

@@ -1,4 +1,5 @@
-// Identities derived in the seed write-ups, checked against the engine (computed, not copied).
+// Derivative identities and closed-form gradients, checked against the engine (computed, not
+// copied).
 #include "helpers.hpp"
 
 #include <cmath>
@@ -20,7 +21,7 @@ Tensor<double> grad_of(F f, const Tensor<double>& x) {
 }
 }  // namespace
 
-TEST_CASE("seeds: ReLU' = H and ReLU(x) = x·H(x)") {
+TEST_CASE("identities: ReLU' = H and ReLU(x) = x·H(x)") {
   const Tensor<double> x = grid();
   const Tensor<double> g = grad_of([](const auto& v) { return relu(v); }, x);
   const Tensor<double> y = relu(Var<double>(x)).value();
@@ -31,7 +32,7 @@ TEST_CASE("seeds: ReLU' = H and ReLU(x) = x·H(x)") {
   }
 }
 
-TEST_CASE("seeds: σ' = σ(1 − σ) and tanh' = 1 − tanh²") {
+TEST_CASE("identities: σ' = σ(1 − σ) and tanh' = 1 − tanh²") {
   const Tensor<double> x = grid();
   const Tensor<double> gs = grad_of([](const auto& v) { return sigmoid(v); }, x);
   const Tensor<double> gt = grad_of([](const auto& v) { return tanh(v); }, x);
@@ -42,14 +43,14 @@ TEST_CASE("seeds: σ' = σ(1 − σ) and tanh' = 1 − tanh²") {
   }
 }
 
-TEST_CASE("seeds: σ(x) = ½(tanh(x/2) + 1), tanh(x) = 2σ(2x) − 1, ln σ(x) = −softplus(−x)") {
+TEST_CASE("identities: σ(x) = ½(tanh(x/2) + 1), tanh(x) = 2σ(2x) − 1, ln σ(x) = −softplus(−x)") {
   Var<double> x(grid());
   test::check_close(sigmoid(x).value(), ((tanh(x * 0.5) + 1.0) * 0.5).value(), 1e-12);
   test::check_close(tanh(x).value(), (sigmoid(x * 2.0) * 2.0 - 1.0).value(), 1e-12);
   test::check_close(log_sigmoid(x).value(), (-softplus(-x)).value(), 1e-12);
 }
 
-TEST_CASE("seeds: ∇‖x‖² = 2x and ∇‖x‖₁ = sign(x)") {
+TEST_CASE("identities: ∇‖x‖² = 2x and ∇‖x‖₁ = sign(x)") {
   const Tensor<double> x = test::away_from_zero({7}, 61);
   const Tensor<double> g2 = grad_of([](const auto& v) { return v * v; }, x);
   const Tensor<double> g1 = grad_of([](const auto& v) { return abs(v); }, x);
@@ -59,7 +60,7 @@ TEST_CASE("seeds: ∇‖x‖² = 2x and ∇‖x‖₁ = sign(x)") {
   }
 }
 
-TEST_CASE("seeds: for y = Wx + b the gradients are δxᵀ, Wᵀδ and δ (summed over a batch)") {
+TEST_CASE("identities: for y = Wx + b the gradients are δxᵀ, Wᵀδ and δ (summed over a batch)") {
   const std::size_t batch = 3, in = 4, out = 2;
   const Tensor<double> x = test::random_tensor({batch, in}, 62);
   const Tensor<double> w = test::random_tensor({out, in}, 63);
@@ -86,7 +87,7 @@ TEST_CASE("seeds: for y = Wx + b the gradients are δxᵀ, Wᵀδ and δ (summed
     }
 }
 
-TEST_CASE("seeds: two stacked linear maps without a nonlinearity are one linear map") {
+TEST_CASE("identities: two stacked linear maps without a nonlinearity are one linear map") {
   const Tensor<double> x = test::random_tensor({5, 3}, 66);
   Var<double> w1(test::random_tensor({4, 3}, 67)), b1(test::random_tensor({4}, 68));
   Var<double> w2(test::random_tensor({2, 4}, 69)), b2(test::random_tensor({2}, 70));
