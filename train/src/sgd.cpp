@@ -7,62 +7,76 @@ namespace tapegrad {
 
 template <class T>
 SGD<T>::SGD(std::vector<Var<T>> parameters, const SgdOptions& options)
-    : parameters_(std::move(parameters)), options_(options), buffers_(parameters_.size()) {
-  if (!(options.lr >= 0)) throw std::invalid_argument("SGD: learning rate must be >= 0");
-  if (!(options.momentum >= 0)) throw std::invalid_argument("SGD: momentum must be >= 0");
-  if (!(options.weight_decay >= 0)) throw std::invalid_argument("SGD: weight decay must be >= 0");
-  if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
-    throw std::invalid_argument("SGD: Nesterov momentum requires momentum > 0 and dampening 0");
-  for (std::size_t i = 0; i < parameters_.size(); ++i)
-    if (!parameters_[i].defined() || !parameters_[i].is_leaf())
-      throw std::invalid_argument("SGD: parameter " + std::to_string(i) + " is not a leaf");
+    : SGD(std::vector<ParamGroup<T, SgdOptions>>{{std::move(parameters), options}}) {}
+
+template <class T>
+SGD<T>::SGD(std::vector<ParamGroup<T, SgdOptions>> groups) {
+  for (auto& g : groups) {
+    const SgdOptions& o = g.options;
+    if (!(o.momentum >= 0)) throw std::invalid_argument("SGD: momentum must be >= 0");
+    if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
+      throw std::invalid_argument("SGD: Nesterov momentum requires momentum > 0 and dampening 0");
+    this->add_group(std::move(g.parameters), o.lr, o.weight_decay);
+    options_.push_back(o);
+  }
+}
+
+template <class T>
+std::vector<std::string> SGD<T>::state_names(std::size_t group) const {
+  if (options_[group].momentum != 0) return {"momentum_buffer"};
+  return {};
 }
 
 template <class T>
 void SGD<T>::step() {
-  const T lr = static_cast<T>(options_.lr), mu = static_cast<T>(options_.momentum);
-  const T wd = static_cast<T>(options_.weight_decay);
-  const T keep = static_cast<T>(1 - options_.dampening);
-  for (std::size_t i = 0; i < parameters_.size(); ++i) {
-    Var<T>& p = parameters_[i];
-    if (!p.has_grad()) continue;
+  this->for_each_with_grad([&](std::size_t i, Var<T>& p, std::size_t g) {
+    const SgdOptions& o = options_[g];
+    const T lr = static_cast<T>(this->lr(g)), mu = static_cast<T>(o.momentum);
+    const T wd = static_cast<T>(this->weight_decay(g));
+    const T keep = static_cast<T>(1 - o.dampening);
+    ++this->parameter_state(i).steps;
     T* w = p.value().data();
-    const T* g = p.grad().data();
+    const T* grad = p.grad().data();
     const std::size_t n = p.numel();
     if (mu == T(0)) {
-      for (std::size_t k = 0; k < n; ++k) w[k] -= lr * (g[k] + wd * w[k]);
-      continue;
+      for (std::size_t k = 0; k < n; ++k) w[k] -= lr * (grad[k] + wd * w[k]);
+      return;
     }
-    Tensor<T>& buf = buffers_[i];
-    const bool first = !buf.defined();
-    if (first) buf.resize(p.shape());
-    T* b = buf.data();
+    bool first = false;
+    T* b = this->state_tensor(i, "momentum_buffer", T(0), &first).data();
     for (std::size_t k = 0; k < n; ++k) {
-      const T d = g[k] + wd * w[k];
+      const T d = grad[k] + wd * w[k];
       b[k] = first ? d : mu * b[k] + keep * d;
-      w[k] -= lr * (options_.nesterov ? d + mu * b[k] : b[k]);
+      w[k] -= lr * (o.nesterov ? d + mu * b[k] : b[k]);
     }
-  }
+  });
   ++steps_;
 }
 
 template <class T>
-void SGD<T>::zero_grad() {
-  for (Var<T>& p : parameters_) p.zero_grad();
+std::vector<Tensor<T>> SGD<T>::momentum_buffers() const {
+  const std::vector<Var<T>> params = this->all_parameters();
+  std::vector<Tensor<T>> buffers(params.size());
+  const OptimizerState<T> s = this->state();
+  for (const auto& [name, tensor] : s.tensors)
+    buffers[std::stoul(name.substr(0, name.find('.')))] = tensor;
+  return buffers;
 }
 
 template <class T>
 void SGD<T>::set_state(std::vector<Tensor<T>> buffers, std::size_t steps) {
-  if (buffers.size() != parameters_.size())
+  const std::vector<Var<T>> params = this->all_parameters();
+  if (buffers.size() != params.size())
     throw std::invalid_argument("SGD::set_state: " + std::to_string(buffers.size()) +
-                                " momentum buffers for " + std::to_string(parameters_.size()) +
+                                " momentum buffers for " + std::to_string(params.size()) +
                                 " parameters");
+  OptimizerState<T> s;
   for (std::size_t i = 0; i < buffers.size(); ++i)
-    if (buffers[i].defined() && buffers[i].shape() != parameters_[i].shape())
-      throw ShapeError("SGD::set_state: momentum buffer " + std::to_string(i) + " has shape " +
-                       buffers[i].shape().to_string() + " but its parameter has shape " +
-                       parameters_[i].shape().to_string());
-  buffers_ = std::move(buffers);
+    if (buffers[i].defined()) {
+      s.tensors.emplace_back(std::to_string(i) + ".momentum_buffer", std::move(buffers[i]));
+      s.counts.emplace_back(std::to_string(i) + ".step", steps);
+    }
+  this->load_state(s);
   steps_ = steps;
 }
 

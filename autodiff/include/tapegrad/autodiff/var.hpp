@@ -77,6 +77,8 @@ class Var {
 
   // The accumulated gradient (undefined until a backward pass reaches this value).
   const Tensor<T>& grad() const { return node_->grad; }
+  // Mutable access, for optimisers and gradient clipping between backward() and a step.
+  Tensor<T>& grad() { return node_->grad; }
   bool has_grad() const { return node_->grad.defined(); }
   // Sets the accumulated gradient to zero, keeping its buffer.
   void zero_grad() {

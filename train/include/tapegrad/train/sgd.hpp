@@ -1,15 +1,16 @@
-// Stochastic gradient descent with PyTorch's update rules (torch.optim.SGD), so the same
+// Stochastic gradient descent with PyTorch 1.13's update rules (torch.optim.SGD), so the same
 // settings give the same trajectory:
 //   g ← ∇p + λ p                                   (weight decay λ)
-//   b ← g on the first step, else μ b + (1 − τ) g  (momentum μ, dampening τ)
+//   b ← g on the first step, else μ b + (1 − τ) g  (momentum μ, dampening τ; "momentum_buffer")
 //   g ← g + μ b  if Nesterov, else g ← b            (only when μ ≠ 0)
 //   p ← p − η g                                    (learning rate η)
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
-#include "tapegrad/autodiff/var.hpp"
+#include "tapegrad/train/optimizer.hpp"
 
 namespace tapegrad {
 
@@ -22,32 +23,29 @@ struct SgdOptions {
 };
 
 template <class T>
-class SGD {
+class SGD : public Optimizer<T> {
  public:
   // Optimises `parameters` (handles sharing the model's nodes). Throws on invalid options
   // (negative rates; Nesterov without momentum or with dampening, as PyTorch does).
   SGD(std::vector<Var<T>> parameters, const SgdOptions& options);
+  explicit SGD(std::vector<ParamGroup<T, SgdOptions>> groups);
 
-  // One update of every parameter that has a gradient; parameters without one are skipped.
-  void step();
-  // Zeroes every parameter's gradient (keeping the buffers).
-  void zero_grad();
+  void step() override;
+  std::string name() const override { return "SGD"; }
+  const SgdOptions& options(std::size_t group = 0) const { return options_.at(group); }
 
-  double lr() const { return options_.lr; }
-  void set_lr(double lr) { options_.lr = lr; }
-  const SgdOptions& options() const { return options_; }
-  const std::vector<Var<T>>& parameters() const { return parameters_; }
-
-  // Momentum buffers (undefined before a parameter's first step) and the step count, for
-  // checkpoints; restore with set_state.
-  const std::vector<Tensor<T>>& momentum_buffers() const { return buffers_; }
+  // Steps taken (calls of step()).
   std::size_t steps() const { return steps_; }
+  // Momentum buffers per parameter (undefined before its first step with momentum), and a way
+  // back, for checkpoints written before optimisers kept their state by name.
+  std::vector<Tensor<T>> momentum_buffers() const;
   void set_state(std::vector<Tensor<T>> buffers, std::size_t steps);
 
+ protected:
+  std::vector<std::string> state_names(std::size_t group) const override;
+
  private:
-  std::vector<Var<T>> parameters_;
-  SgdOptions options_;
-  std::vector<Tensor<T>> buffers_;
+  std::vector<SgdOptions> options_;
   std::size_t steps_ = 0;
 };
 
