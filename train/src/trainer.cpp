@@ -185,6 +185,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     double loss_sum = inside ? state.epoch_loss_sum : 0;
     std::size_t seen = inside ? state.epoch_seen : 0, correct = inside ? state.epoch_correct : 0;
     loader.skip(batch_index);
+    const std::size_t seen_before = seen;  // samples of this epoch taken before a resume
     const auto start = Clock::now();
     ProgressBar progress(epoch, options.epochs, steps_per_epoch);
     double lr = options.sgd.lr;
@@ -233,7 +234,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     m.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
     m.lr = lr;
     m.seconds = seconds_since(start);
-    m.samples_per_second = static_cast<double>(seen) / m.seconds;
+    m.samples_per_second = static_cast<double>(seen - seen_before) / m.seconds;
     m.val_loss = m.val_accuracy = std::nan("");
     bool improved = false;
     if (validation) {
