@@ -1,8 +1,8 @@
 // The tapegrad command: train, evaluate and summarise classifiers.
 // clang-format off
-//   tapegrad train   --model mlp:784-256-128-10 --data fashion-mnist --out out
-//   tapegrad eval    --model mlp:784-256-128-10 --weights out/model.safetensors --data fashion-mnist
-//   tapegrad summary --model cnn
+//  tapegrad train   --model mlp:784-256-128-10 --data fashion-mnist --out out
+//  tapegrad eval    --model mlp:784-256-128-10 --weights out/model.safetensors --data fashion-mnist
+//  tapegrad summary --model cnn
 // clang-format on
 // Every command takes --help. Errors are one line on stderr and a non-zero exit.
 #include <CLI/CLI.hpp>
