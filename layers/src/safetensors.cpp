@@ -1,6 +1,9 @@
 #include "tapegrad/layers/safetensors.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,8 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
@@ -24,8 +26,30 @@ std::runtime_error file_error(const std::string& path, const std::string& what) 
   return std::runtime_error(path + ": " + what);
 }
 
+// `s` as a JSON string: quoted, with control characters (newlines, escape codes) escaped.
 std::string quote(const std::string& s) {
-  return nlohmann::json(s).dump();
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Removes the files `path`.tmp-PID whose process PID no longer runs: what killed saves left.
+void remove_stale_temporaries(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  const std::string folder = slash == std::string::npos ? "./" : path.substr(0, slash + 1);
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp-";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(folder.c_str()), ::closedir);
+  if (!dir) return;  // the save itself will report why the folder is unusable
+  while (const dirent* entry = ::readdir(dir.get())) {
+    const std::string name = entry->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 10 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const unsigned long long pid = std::stoull(digits);
+    if (pid == 0 || pid > 2147483647ULL || static_cast<pid_t>(pid) == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      ::unlink((folder + name).c_str());
+  }
 }
 
 std::string shape_json(const Shape& s) {
@@ -42,7 +66,50 @@ const StoredTensor* TensorFile::find(const std::string& name) const {
   return nullptr;
 }
 
+InputFile::InputFile(const std::string& path, const std::string& kind) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw file_error(path, std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    throw file_error(path, std::strerror(err));
+  }
+  const char* problem = S_ISDIR(st.st_mode)   ? "is a directory, not a file"
+                        : S_ISREG(st.st_mode) ? nullptr
+                                              : "not a regular file";
+  if (problem) {
+    ::close(fd_);
+    throw file_error(
+        path, S_ISDIR(st.st_mode) ? problem : std::string(problem) + " (" + kind + " must be one)");
+  }
+  size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+InputFile::~InputFile() {
+  ::close(fd_);
+}
+
+std::size_t InputFile::read_some(std::uint64_t offset, void* out, std::size_t n) const {
+  for (;;) {
+    const ssize_t got = ::pread(fd_, out, n, static_cast<off_t>(offset));
+    if (got >= 0) return static_cast<std::size_t>(got);
+    if (errno != EINTR)
+      throw file_error(path_, std::string("cannot read: ") + std::strerror(errno));
+  }
+}
+
+void InputFile::read(std::uint64_t offset, void* out, std::size_t n) const {
+  char* to = static_cast<char*>(out);
+  while (n > 0) {
+    const std::size_t got = read_some(offset, to, n);
+    if (got == 0) throw file_error(path_, "ends early (was it changed while being read?)");
+    offset += got, to += got, n -= got;
+  }
+}
+
 void write_file_atomically(const std::string& path, const std::string& contents) {
+  remove_stale_temporaries(path);
   const std::string temp = path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
@@ -112,35 +179,49 @@ void save_tensors(const std::string& path, const TensorFile& file) {
 }
 
 TensorFile load_tensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw file_error(path, std::strerror(errno));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < 8)
-    throw file_error(path, "not a safetensors file: " + std::to_string(bytes.size()) +
+  const InputFile in(path, "a parameter file");
+  const std::uint64_t size = in.size();
+  if (size < 8)
+    throw file_error(path, "not a safetensors file: " + std::to_string(size) +
                                " bytes, too short for the header length");
+  unsigned char length[8];
+  in.read(0, length, 8);
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  for (int i = 7; i >= 0; --i) n = (n << 8) | length[i];
   if (n > max_safetensors_header)
     throw file_error(path, "header length " + std::to_string(n) + " exceeds the limit of " +
                                std::to_string(max_safetensors_header) + " bytes");
-  if (8 + n > bytes.size())
+  if (8 + n > size)
     throw file_error(path, "header length " + std::to_string(n) +
-                               " runs past the end of the file (" + std::to_string(bytes.size()) +
+                               " runs past the end of the file (" + std::to_string(size) +
                                " bytes): truncated or not a safetensors file");
+  std::string text(n, '\0');
+  in.read(8, text.data(), n);
+  // The parser keeps the last of duplicate keys; a file that names one twice is refused instead.
+  std::vector<std::set<std::string>> keys;  // per open object
+  const auto no_duplicates = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& v) {
+    using event_t = nlohmann::json::parse_event_t;
+    if (event == event_t::object_start) keys.emplace_back();
+    if (event == event_t::object_end) keys.pop_back();
+    if (event == event_t::key && !keys.back().insert(v.get<std::string>()).second)
+      throw file_error(path, "the header names " + quote(v.get<std::string>()) + " twice");
+    return true;
+  };
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(n));
+    header = nlohmann::json::parse(text, no_duplicates);
   } catch (const nlohmann::json::exception& e) {
     throw file_error(path, std::string("malformed JSON header: ") + e.what());
   }
   if (!header.is_object()) throw file_error(path, "the header is not a JSON object");
-  const std::size_t data_size = bytes.size() - 8 - n;
-  const char* data = bytes.data() + 8 + n;
+  const std::uint64_t data_start = 8 + n, data_size = size - data_start;
 
   TensorFile file;
   struct Span {
-    std::size_t begin, end;
+    std::uint64_t begin, end;
     std::string name;
+    Shape shape;
+    bool f32;
   };
   std::vector<Span> spans;
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -150,72 +231,80 @@ TensorFile load_tensors(const std::string& path) {
       if (!v.is_object()) throw file_error(path, "__metadata__ is not an object");
       for (auto m = v.begin(); m != v.end(); ++m) {
         if (!m.value().is_string())
-          throw file_error(path, "__metadata__ value of \"" + m.key() + "\" is not a string");
+          throw file_error(path, "__metadata__ value of " + quote(m.key()) + " is not a string");
         file.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    const std::string what = "tensor \"" + name + "\": ";
+    const std::string what = "tensor " + quote(name) + ": ";
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
         !v.contains("data_offsets"))
       throw file_error(path, what + "needs dtype, shape and data_offsets");
     if (!v["dtype"].is_string()) throw file_error(path, what + "dtype is not a string");
     const std::string dtype = v["dtype"].get<std::string>();
     if (dtype != "F32" && dtype != "F64")
-      throw file_error(path, what + "unsupported dtype " + dtype + " (tapegrad reads F32 and F64)");
+      throw file_error(
+          path, what + "unsupported dtype " + quote(dtype) + " (tapegrad reads F32 and F64)");
     const nlohmann::json& js = v["shape"];
     const nlohmann::json& jo = v["data_offsets"];
     if (!js.is_array() || js.size() > max_rank)
       throw file_error(
           path, what + "shape is not an array of at most " + std::to_string(max_rank) + " dims");
     Shape shape;
-    std::size_t numel = 1;
     for (const auto& d : js) {
       if (!d.is_number_unsigned()) throw file_error(path, what + "shape has a non-integer dim");
       shape.push_back(d.get<std::size_t>());
-      numel *= shape.back();
     }
+    const std::size_t esize = dtype == "F32" ? 4 : 8;
+    std::size_t bytes = esize;
+    for (std::size_t d : shape)
+      if (__builtin_mul_overflow(bytes, d, &bytes))
+        throw file_error(path, what + "shape " + shape.to_string() + " overflows 64-bit sizes");
     if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() ||
         !jo[1].is_number_unsigned())
       throw file_error(path, what + "data_offsets is not [begin, end]");
-    const std::size_t b = jo[0].get<std::size_t>(), e = jo[1].get<std::size_t>();
-    const std::size_t esize = dtype == "F32" ? 4 : 8;
-    if (e < b || e - b != numel * esize)
+    const std::uint64_t b = jo[0].get<std::uint64_t>(), e = jo[1].get<std::uint64_t>();
+    if (e < b || e - b != bytes)
       throw file_error(path, what + "data_offsets [" + std::to_string(b) + ", " +
                                  std::to_string(e) + "] do not hold " + dtype + " " +
-                                 shape.to_string() + " (" + std::to_string(numel * esize) +
-                                 " bytes)");
+                                 shape.to_string() + " (" + std::to_string(bytes) + " bytes)");
     if (e > data_size)
       throw file_error(path, what + "data_offsets end at " + std::to_string(e) +
                                  " but the data section has " + std::to_string(data_size) +
                                  " bytes: the file is truncated or its header lies");
-    StoredTensor t;
-    if (esize == 4) {
-      t.f32 = Tensor<float>(shape);
-      std::memcpy(t.f32.data(), data + b, e - b);
-    } else {
-      t.f64 = Tensor<double>(shape);
-      std::memcpy(t.f64.data(), data + b, e - b);
-    }
-    spans.push_back({b, e, name});
-    file.tensors.emplace_back(name, std::move(t));
+    spans.push_back({b, e, name, std::move(shape), esize == 4});
   }
   std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) {
     return x.begin < y.begin || (x.begin == y.begin && x.end < y.end);
   });
-  std::size_t at = 0;
+  std::uint64_t at = 0;
   for (const Span& s : spans) {
     if (s.begin < at)
-      throw file_error(path, "tensor \"" + s.name + "\": its data overlaps another tensor's");
+      throw file_error(path, "tensor " + quote(s.name) + ": its data overlaps another tensor's");
     if (s.begin > at)
-      throw file_error(path, "tensor \"" + s.name + "\": a gap of " + std::to_string(s.begin - at) +
-                                 " bytes before its data");
+      throw file_error(path, "tensor " + quote(s.name) + ": a gap of " +
+                                 std::to_string(s.begin - at) + " bytes before its data");
     at = s.end;
   }
   if (at != data_size)
     throw file_error(path, std::to_string(data_size - at) +
                                " bytes of data after the last tensor: the header lies about "
                                "the offsets");
+  // Everything checked against the file's size: the tensors, which fill the data exactly, can
+  // be allocated and read.
+  for (const Span& s : spans) {
+    StoredTensor t;
+    void* to = nullptr;
+    if (s.f32) {
+      t.f32 = Tensor<float>(s.shape);
+      to = t.f32.data();
+    } else {
+      t.f64 = Tensor<double>(s.shape);
+      to = t.f64.data();
+    }
+    if (s.end > s.begin) in.read(data_start + s.begin, to, s.end - s.begin);
+    file.tensors.emplace_back(s.name, std::move(t));
+  }
   std::sort(file.tensors.begin(), file.tensors.end(),
             [&](const auto& x, const auto& y) { return x.first < y.first; });
   return file;
@@ -262,7 +351,8 @@ void load_parameters(Module<T>& module, const std::string& path) {
   }
   for (const auto& [name, t] : file.tensors)
     if (!expected.count(name))
-      throw file_error(path, "tensor \"" + name + "\" in the file is not a parameter of the model");
+      throw file_error(path,
+                       "tensor " + quote(name) + " in the file is not a parameter of the model");
   // Everything checked: only now change the module.
   for (std::size_t i = 0; i < params.size(); ++i) params[i].second.value() = *values[i];
 }

@@ -1,4 +1,6 @@
 // Parameter files: round trip, exact bytes, and every way a file can be wrong.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -111,7 +113,7 @@ TEST_CASE(
   refused(file_with(replace(h, "\"shape\":[2,3]", "\"shape\":[3,2]"), data),
           "tensor \"0.weight\" has shape [3, 2] but the model's has shape [2, 3]");
   refused(file_with(replace(h, "\"dtype\":\"F32\"", "\"dtype\":\"BF16\""), data),
-          "unsupported dtype BF16");
+          "unsupported dtype \"BF16\"");
   refused(file_with(replace(h, "\"data_offsets\":[0,8]", "\"data_offsets\":[0,12]"), data),
           "do not hold F32");
   // An extra tensor in the file: append a 4-byte F32 scalar.
@@ -147,5 +149,77 @@ TEST_CASE("safetensors: a failed save leaves the previous file intact") {
   CHECK(test::error_of([&] { save_tensors(path, dup); }).find("\"x\" given twice") !=
         std::string::npos);
   CHECK(test::read_file(path) == good);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("safetensors: a tensor with no elements round-trips") {
+  const std::string path = temp("empty.safetensors");
+  TensorFile f;
+  StoredTensor empty, one;
+  empty.f32 = Tensor<float>(Shape{0, 3});
+  one.f64 = Tensor<double>({1}, {2.5});
+  f.tensors = {{"empty", empty}, {"one", one}};
+  save_tensors(path, f);
+  const TensorFile back = load_tensors(path);
+  REQUIRE(back.tensors.size() == 2);
+  CHECK(back.tensors[0].second.shape() == Shape{0, 3});
+  CHECK(back.tensors[1].second.f64[0] == 2.5);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("safetensors: sizes are checked against the file before anything is read or allocated") {
+  const std::string path = temp("sizes.safetensors");
+  // A shape whose element count overflows 64 bits: 4611686018427387907 · 4 · 4 bytes wraps to 48.
+  write_bytes(path, file_with(R"({"x":{"dtype":"F32","shape":[4611686018427387907,4],)"
+                              R"("data_offsets":[0,48]}})",
+                              std::string(48, '\0')));
+  std::string msg = test::error_of([&] { load_tensors(path); });
+  CHECK(msg.find(path + ": tensor \"x\": shape [4611686018427387907, 4] overflows") !=
+        std::string::npos);
+  // A valid file followed by a 4 GiB sparse tail: refused from the file's size, not read.
+  auto model = small_model(8);
+  save_parameters(*model, path);
+  const long long real = static_cast<long long>(test::read_file(path).size());
+  REQUIRE(::truncate(path.c_str(), real + (4LL << 30)) == 0);
+  msg = test::error_of([&] { load_parameters(*model, path); });
+  CHECK(msg.find("4294967296 bytes of data after the last tensor") != std::string::npos);
+  std::remove(path.c_str());
+  // Devices, pipes and folders have no size to check against: refused by name.
+  CHECK(test::error_of([] { load_tensors("/dev/zero"); }) ==
+        "/dev/zero: not a regular file (a parameter file must be one)");
+  CHECK(test::error_of([] { load_tensors("/tmp"); }) == "/tmp: is a directory, not a file");
+}
+
+TEST_CASE("safetensors: names from the file are escaped in errors; duplicate keys are refused") {
+  const std::string path = temp("names.safetensors");
+  write_bytes(path,
+              file_with(R"({"a\nb\u001b[31m":{"dtype":"I8","shape":[],"data_offsets":[0,1]}})",
+                        std::string(1, '\0')));
+  const std::string msg = test::error_of([&] { load_tensors(path); });
+  CHECK(msg.find("tensor \"a\\nb\\u001b[31m\": unsupported dtype \"I8\"") != std::string::npos);
+  CHECK(msg.find('\n') == std::string::npos);
+  CHECK(msg.find('\x1b') == std::string::npos);
+  write_bytes(path, file_with(R"({"x":{"dtype":"F32","shape":[],"data_offsets":[0,4]},)"
+                              R"("x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                              std::string(4, '\0')));
+  CHECK(test::error_of([&] { load_tensors(path); }) == path + ": the header names \"x\" twice");
+  write_bytes(path, file_with(R"({"__metadata__":{"k":"1","k":"2"}})", ""));
+  CHECK(test::error_of([&] { load_tensors(path); }) == path + ": the header names \"k\" twice");
+  std::remove(path.c_str());
+}
+
+TEST_CASE("safetensors: a save removes temporary files that killed saves left beside the target") {
+  const std::string path = temp("stale.safetensors");
+  const std::string dead = path + ".tmp-2147483647";  // no process has this id
+  const std::string alive = path + ".tmp-" + std::to_string(::getppid());
+  const std::string other = temp("other.safetensors") + ".tmp-2147483647";
+  const std::string unlike = path + ".tmp-12x";
+  for (const std::string& p : {dead, alive, other, unlike}) write_bytes(p, "partial");
+  save_parameters(*small_model(9), path);
+  CHECK(test::read_file(dead).empty());
+  for (const std::string& p : {alive, other, unlike}) {
+    CHECK(test::read_file(p) == "partial");
+    std::remove(p.c_str());
+  }
   std::remove(path.c_str());
 }

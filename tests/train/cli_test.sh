@@ -38,6 +38,24 @@ check "eval needs weights" 2 "--weights" -- "$bin" eval --model mlp:4-3
 one_line "$bin" train --bogus
 one_line "$bin" summary --model nonsense
 
+# Flags out of their type's range, negative counts and NaN are refused, not wrapped or ignored.
+for flag in "--epochs 99999999999999999999" "--batch 99999999999999999999" "--seed -1" \
+  "--patience -1" "--max-steps -1" "--epochs 1.5"; do
+  check "refused $flag" 2 "${flag%% *}: '${flag#* }' is not a whole number in \[" -- "$bin" train $flag
+done
+check "refused --val-split nan" 2 "--val-split: 'nan' is not a number in \[0, 0.9\]" -- \
+  "$bin" train --val-split nan
+check "refused --lr inf" 2 "--lr: 'inf' is not a finite number" -- "$bin" train --lr inf
+
+# An IDX training set of 0 images is an error naming the file.
+mkdir -p "$dir/idx"
+printf '\x00\x00\x08\x03\x00\x00\x00\x00\x00\x00\x00\x1c\x00\x00\x00\x1c' >"$dir/idx/train-images-idx3-ubyte"
+printf '\x00\x00\x08\x01\x00\x00\x00\x00' >"$dir/idx/train-labels-idx1-ubyte"
+cp "$dir/idx/train-images-idx3-ubyte" "$dir/idx/t10k-images-idx3-ubyte"
+cp "$dir/idx/train-labels-idx1-ubyte" "$dir/idx/t10k-labels-idx1-ubyte"
+check "no images" 1 "^tapegrad: error: $dir/idx/train-images-idx3-ubyte: holds no images$" -- \
+  "$bin" train --data "$dir/idx" --out "$dir/o"
+
 # Two well-separated classes in 4 features.
 {
   echo "f1,f2,f3,f4,label"
@@ -61,6 +79,21 @@ check "eval with the wrong model" 1 "has shape \[8, 4\]|model.safetensors" -- "$
 check "resume from the checkpoint" 0 "resumed from" -- "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" \
   --test "$dir/test.csv" --epochs 6 --batch 16 --lr 0.05 --out "$dir/run2" --progress none \
   --val-split 0.1 --resume "$dir/run/checkpoint.safetensors"
+
+# Errors about the test file name it; labels are bounded by the model, not by the data.
+cut -d, -f2- "$dir/test.csv" >"$dir/narrow.csv"
+check "test file of the wrong width" 1 "narrow.csv has samples of shape \[3\]" -- "$bin" eval \
+  --model mlp:4-8-2 --weights "$dir/run/model.safetensors" --data "$dir/train.csv" --test "$dir/narrow.csv"
+{ head -3 "$dir/test.csv"; echo "1,2,3,4,100000"; } >"$dir/big_label.csv"
+check "label beyond the model's classes" 1 "big_label.csv:4: label 100000 is outside \[0, 2\)" -- "$bin" eval \
+  --model mlp:4-8-2 --weights "$dir/run/model.safetensors" --data "$dir/train.csv" --test "$dir/big_label.csv"
+check "a folder as --weights" 1 "error: $dir: is a directory, not a file" -- "$bin" eval --model mlp:4-8-2 \
+  --weights "$dir" --data "$dir/train.csv" --test "$dir/test.csv"
+cp "$dir/run/model.safetensors" "$dir/nan.safetensors"
+size=$(stat -c %s "$dir/nan.safetensors")
+printf '\x00\x00\xc0\x7f' | dd of="$dir/nan.safetensors" bs=1 seek=$((size - 4)) conv=notrunc status=none
+check "NaN weights" 1 "nan.safetensors: parameter \"2.weight\" holds a non-finite value \(nan\) at element 15" -- \
+  "$bin" eval --model mlp:4-8-2 --weights "$dir/nan.safetensors" --data "$dir/train.csv" --test "$dir/test.csv"
 printf 'f1,f2,f3,f4,label\n1,2,3,4,0\n1,2\n' >"$dir/bad.csv"
 check "bad CSV row" 1 "bad.csv:3: expected 5 fields, found 2" -- "$bin" train --model mlp:4-8-2 \
   --data "$dir/bad.csv" --test "$dir/test.csv" --out "$dir/o"

@@ -215,3 +215,108 @@ TEST_CASE("idx: the Fashion-MNIST test split from the dataset-fashion-mnist pack
   CHECK(*lo == 0.f);
   CHECK(*hi == 1.f);
 }
+
+namespace {
+// Deflates `bytes` as a gzip member; `flush` Z_FULL_FLUSH leaves the stream open and
+// byte-aligned (so the output can be repeated), Z_FINISH ends it with the CRC-32 and ISIZE.
+std::vector<unsigned char> deflate_part(z_stream& z, const std::vector<unsigned char>& bytes,
+                                        int flush) {
+  std::vector<unsigned char> out(bytes.size() + 1024);
+  z.next_in = const_cast<unsigned char*>(bytes.data());
+  z.avail_in = static_cast<unsigned>(bytes.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<unsigned>(out.size());
+  REQUIRE(deflate(&z, flush) != Z_STREAM_ERROR);
+  REQUIRE(z.avail_in == 0);
+  out.resize(out.size() - z.avail_out);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("idx: sizes whose product overflows 64 bits are refused before anything is allocated") {
+  const std::string p = temp_path("overflow");
+  // 2¹⁶ · 2¹⁶ · 2¹⁶ · 2¹⁶ · 2 values wrap to 0 in 64 bits.
+  write_bytes(p, idx_bytes(0x08, {65536, 65536, 65536, 65536, 2}, {}), false);
+  CHECK(test::error_of([&] { read_idx(p); }) ==
+        p + ": the dimensions [65536, 65536, 65536, 65536, 2] overflow 64-bit sizes");
+  // 2³¹ · 2³¹ floats of 4 bytes: the byte count wraps to 0.
+  write_bytes(p, idx_bytes(0x0D, {1u << 31, 1u << 31}, {}), false);
+  CHECK(test::error_of([&] { read_idx(p); }) ==
+        p + ": the dimensions [2147483648, 2147483648] overflow 64-bit sizes");
+  // 2⁶¹ bytes fit in 64 bits but no gzip file of a few bytes inflates to them: refused from
+  // the file's size.
+  write_bytes(p, idx_bytes(0x08, {1u << 31, 1u << 30}, {}), true);
+  CHECK(test::error_of([&] { read_idx(p); }).find(p + ": truncated: the header promises") !=
+        std::string::npos);
+  std::remove(p.c_str());
+}
+
+TEST_CASE(
+    "idx: a gzip stream is inflated only as far as its header needs; CRC-32 and size are checked") {
+  const std::string p = temp_path("bomb.gz");
+  const std::vector<unsigned char> valid = idx_bytes(0x08, {4}, {1, 2, 3, 4});
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::vector<unsigned char> file = deflate_part(z, valid, Z_FULL_FLUSH);
+  // 4096 copies of a deflated MiB of zeros: 4 GiB of trailing data in about 4 MB, with an ISIZE
+  // forged to the header's 12 bytes (ISIZE is the length mod 2³²).
+  const std::vector<unsigned char> mib =
+      deflate_part(z, std::vector<unsigned char>(1 << 20, 0), Z_FULL_FLUSH);
+  for (int i = 0; i < 4096; ++i) file.insert(file.end(), mib.begin(), mib.end());
+  std::vector<unsigned char> tail = deflate_part(z, {}, Z_FINISH);
+  deflateEnd(&z);
+  for (int i = 0; i < 4; ++i) tail[tail.size() - 4 + i] = static_cast<unsigned char>(12 >> (8 * i));
+  file.insert(file.end(), tail.begin(), tail.end());
+  write_bytes(p, file, false);
+  CHECK(test::error_of([&] { read_idx(p); }) ==
+        p + ": trailing data after the values the header declares");
+
+  // A valid gzip file, then the same truncated inside its 8-byte trailer, then with a wrong CRC.
+  write_bytes(p, valid, true);
+  const std::string good_text = test::read_file(p);
+  const std::vector<unsigned char> good(good_text.begin(), good_text.end());
+  CHECK(read_idx(p).values == std::vector<float>{1, 2, 3, 4});
+  std::vector<unsigned char> cut(good.begin(), good.end() - 3);
+  write_bytes(p, cut, false);
+  CHECK(test::error_of([&] { read_idx(p); }) ==
+        p + ": truncated gzip stream (it ends before its CRC-32 and length)");
+  std::vector<unsigned char> bad_crc = good;
+  bad_crc[bad_crc.size() - 8] ^= 1;
+  write_bytes(p, bad_crc, false);
+  CHECK(test::error_of([&] { read_idx(p); }) == p + ": corrupt gzip stream: incorrect data check");
+  std::remove(p.c_str());
+}
+
+TEST_CASE("idx: an empty image set, a non-finite pixel and a non-file are refused by name") {
+  const std::string images = temp_path("img0"), labels = temp_path("lbl0");
+  write_bytes(images, idx_bytes(0x08, {0, 2}, {}), false);
+  write_bytes(labels, idx_bytes(0x08, {0}, {}), false);
+  CHECK(test::error_of([&] { read_idx_dataset(images, labels); }) == images + ": holds no images");
+  // Float images; image 1's second value is NaN (0x7fc00000).
+  write_bytes(images,
+              idx_bytes(0x0D, {2, 2}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xc0, 0, 0}),
+              false);
+  write_bytes(labels, idx_bytes(0x08, {2}, {0, 1}), false);
+  CHECK(test::error_of([&] { read_idx_dataset(images, labels); }) ==
+        images + ": image 1 holds a non-finite value (nan)");
+  CHECK(test::error_of([] { read_idx("/dev/zero"); }) ==
+        "/dev/zero: not a regular file (an IDX file must be one)");
+  std::remove(images.c_str());
+  std::remove(labels.c_str());
+}
+
+TEST_CASE("csv: out-of-range numbers, a byte-order mark, and huge labels") {
+  const std::string p = temp_path("range.csv");
+  auto error_for = [&](const std::string& text, const CsvOptions& o = {"label", ',', 0}) {
+    std::ofstream(p) << text;
+    return test::error_of([&] { read_csv(p, o); });
+  };
+  CHECK(error_for("a,label\n1e39,1\n") ==
+        p + ":2: column \"a\": \"1e39\" is outside the range of float");
+  CHECK(error_for("a,label\n1,1e19\n").find(p + ":2: label \"1e19\" is not a class index") !=
+        std::string::npos);
+  std::ofstream(p) << "\xEF\xBB\xBFlabel,a\n1,2\n0,3\n";
+  const Dataset d = read_csv(p, {"label", ',', 0});
+  CHECK(d.labels == std::vector<std::int64_t>{1, 0});
+  std::remove(p.c_str());
+}

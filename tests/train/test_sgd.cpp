@@ -1,4 +1,7 @@
 // SGD follows PyTorch's update rules; learning-rate schedules.
+#include <iterator>
+#include <utility>
+
 #include "helpers.hpp"
 #include "tapegrad/train/schedule.hpp"
 #include "tapegrad/train/sgd.hpp"
@@ -83,4 +86,23 @@ TEST_CASE("schedule: step, cosine and warm-up rates") {
         std::string::npos);
   CHECK(test::error_of([] { LrSchedule::parse("step:x"); }).find("\"x\" is not") !=
         std::string::npos);
+}
+
+TEST_CASE("schedule: step decay after a warm-up counts its epochs from the warm-up's end") {
+  // PyTorch 1.13's learning rates over 50 steps (7 per epoch) for SGD(lr=0.1) with
+  // SequentialLR([LinearLR(start_factor=0.1, total_iters=5), StepLR(step_size=2·7, gamma=0.1)],
+  // milestones=[5]), both stepped once per step: each rate holds from its step to the next entry's
+  // (the last entry only ends the list).
+  const std::pair<std::size_t, double> torch_lr[] = {
+      {0, 0.010000000000000002},    {1, 0.028000000000000004},
+      {2, 0.046000000000000006},    {3, 0.064000000000000001},
+      {4, 0.082000000000000003},    {5, 0.10000000000000001},
+      {19, 0.010000000000000002},   {33, 0.0010000000000000002},
+      {47, 0.00010000000000000003}, {50, 0}};
+  const LrSchedule s = LrSchedule::parse("step:2:0.1,warmup:5");
+  for (std::size_t i = 0; i + 1 < std::size(torch_lr); ++i)
+    for (std::size_t step = torch_lr[i].first; step < torch_lr[i + 1].first; ++step) {
+      INFO("step " << step);
+      CHECK(s.lr_at(0.1, step, 50, 7) == doctest::Approx(torch_lr[i].second).epsilon(1e-12));
+    }
 }

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "helpers.hpp"
 #include "tapegrad/layers/layers.hpp"
+#include "tapegrad/layers/safetensors.hpp"
 #include "tapegrad/train/trainer.hpp"
 
 using namespace tapegrad;
@@ -141,4 +143,98 @@ TEST_CASE("trainer: metrics CSV and curves SVG are written each epoch; bad data 
         }).find("label 7 of sample 4 is outside [0, 3)") != std::string::npos);
   std::remove(csv.c_str());
   std::remove(svg.c_str());
+}
+
+namespace {
+// Rewrites one metadata field of the checkpoint at `path`.
+void set_checkpoint_field(const std::string& path, const std::string& key,
+                          const std::string& value) {
+  TensorFile f = load_tensors(path);
+  f.metadata[key] = value;
+  save_tensors(path, f);
+}
+}  // namespace
+
+TEST_CASE("trainer: a run stopped mid-epoch by max_steps resumes to bit-identical parameters") {
+  const Dataset train = blobs(120, 16), val = blobs(30, 17);
+  const std::string ckpt = "/tmp/tapegrad_test_ckpt_mid.safetensors";
+  TrainOptions o = quiet(3);
+  o.seed = 5;
+  o.max_steps = 21;  // 8 batches per epoch: stops in epoch 3
+  for (const Dataset* v : {static_cast<const Dataset*>(nullptr), &val}) {
+    auto straight = model(18);
+    const TrainResult full = train_classifier(*straight, train, v, o);
+    TrainOptions first = o;
+    first.checkpoint_path = ckpt;
+    first.max_steps = 13;  // 5 batches into epoch 2
+    auto interrupted = model(18);
+    const TrainResult part = train_classifier(*interrupted, train, v, first);
+    CHECK(part.steps == 13);
+    CHECK(part.history.size() == 1);  // epoch 2 is not complete
+    auto resumed = model(77);
+    const TrainResult r = train_classifier(*resumed, train, v, o, ckpt);
+    CHECK(r.steps == 21);
+    REQUIRE(r.history.size() == full.history.size());
+    CHECK(r.history[1].train_loss == full.history[1].train_loss);
+    for (std::size_t i = 0; i < straight->parameters().size(); ++i)
+      test::check_close(resumed->parameters()[i].value(), straight->parameters()[i].value(), 0);
+  }
+  std::remove(ckpt.c_str());
+}
+
+TEST_CASE(
+    "trainer: checkpoint fields out of range or malformed are refused, naming file and field") {
+  const Dataset train = blobs(48, 19);
+  const std::string ckpt = "/tmp/tapegrad_test_ckpt_fields.safetensors";
+  TrainOptions o = quiet(1);
+  o.checkpoint_path = ckpt;
+  auto m = model(20);
+  train_classifier(*m, train, nullptr, o);
+  const TensorFile good = load_tensors(ckpt);
+  auto refused = [&](const std::string& key, const std::string& value) {
+    save_tensors(ckpt, good);
+    set_checkpoint_field(ckpt, key, value);
+    auto fresh = model(21);
+    return test::error_of([&] { train_classifier(*fresh, train, nullptr, quiet(2), ckpt); });
+  };
+  CHECK(refused("epoch", "1e30") == ckpt + ": checkpoint field epoch: \"1e30\" is not a count");
+  CHECK(refused("step", "18446744073709551616") ==
+        ckpt + ": checkpoint field step: \"18446744073709551616\" is not a count");
+  CHECK(refused("step", "-1") == ckpt + ": checkpoint field step: \"-1\" is not a count");
+  CHECK(refused("shuffle_rng", "garbage") ==
+        ckpt + ": checkpoint field shuffle_rng: malformed generator state");
+  std::remove(ckpt.c_str());
+}
+
+TEST_CASE(
+    "trainer: evaluation refuses non-finite weights or inputs and data the model cannot score") {
+  const Dataset data = blobs(30, 22);
+  auto m = model(23);
+  m->parameters()[2].value()[4] = std::nanf("");
+  CHECK(test::error_of([&] { evaluate_classifier(*m, data); }) ==
+        "the model: parameter \"2.weight\" holds a non-finite value (nan) at element 4");
+  auto ok = model(24);
+  Dataset nan_input = data;
+  nan_input.inputs[2 * 7 + 1] = std::nanf("");
+  CHECK(test::error_of([&] { evaluate_classifier(*ok, nan_input); }) ==
+        "evaluate: sample 7 has a non-finite input (nan)");
+  // 100 000 classes for a 3-output model: refused before a 100 000² confusion matrix exists.
+  Dataset many = data;
+  many.classes = 100000;
+  CHECK(test::error_of([&] { evaluate_classifier(*ok, many); }) ==
+        "evaluate: the model's output has shape [30, 3] but the data has 100000 classes");
+}
+
+TEST_CASE("trainer: an empty training set or a step count beyond 64 bits is refused") {
+  Dataset empty;
+  empty.inputs = Tensor<float>(Shape{0, 2});
+  empty.classes = 3;
+  auto m = model(25);
+  CHECK(test::error_of([&] { train_classifier(*m, empty, nullptr, quiet(1)); }) ==
+        "train: the training data is empty");
+  TrainOptions o = quiet(1);
+  o.epochs = std::numeric_limits<std::size_t>::max() / 2;
+  CHECK(test::error_of([&] {
+          train_classifier(*m, blobs(48, 26), nullptr, o);
+        }).find("train: 3 batches per epoch times") != std::string::npos);
 }

@@ -1,13 +1,20 @@
 // The tapegrad command: train, evaluate and summarise classifiers.
-//   tapegrad train   --model mlp:784-256-128-10 --data fashion-mnist --out out
-//   tapegrad eval    --model mlp:784-256-128-10 --weights out/model.safetensors --data
-//   fashion-mnist tapegrad summary --model cnn
+// clang-format off
+//  tapegrad train   --model mlp:784-256-128-10 --data fashion-mnist --out out
+//  tapegrad eval    --model mlp:784-256-128-10 --weights out/model.safetensors --data fashion-mnist
+//  tapegrad summary --model cnn
+// clang-format on
 // Every command takes --help. Errors are one line on stderr and a non-zero exit.
 #include <CLI/CLI.hpp>
 
 #include <sys/stat.h>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <limits>
+#include <sstream>
 
 #include "tapegrad/layers/safetensors.hpp"
 #include "tapegrad/train/models.hpp"
@@ -36,18 +43,23 @@ void add_data_options(CLI::App* cmd, DataOptions& d) {
                 "standardise each feature with the training set's mean and deviation");
 }
 
-// Validators whose messages name the value: "--lr: 'abc' is not a number".
+// Validators whose messages name the value: "--lr: 'abc' is not a number". CLI11 would
+// otherwise wrap negative counts and clamp those beyond 64 bits.
+bool parse_number(const std::string& text, double& v) {
+  std::size_t used = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  return used == text.size() && !text.empty();
+}
 CLI::Validator number_at_least(double low, const char* what) {
   return CLI::Validator(
       [low, what](std::string& text) -> std::string {
-        std::size_t used = 0;
         double v = 0;
-        try {
-          v = std::stod(text, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != text.size() || text.empty()) return "'" + text + "' is not a number";
+        if (!parse_number(text, v)) return "'" + text + "' is not a number";
+        if (!std::isfinite(v)) return "'" + text + "' is not a finite number";
         if (!(v >= low) || (low > 0 && v == 0)) return "'" + text + "' is not " + what;
         return "";
       },
@@ -55,6 +67,38 @@ CLI::Validator number_at_least(double low, const char* what) {
 }
 const CLI::Validator non_negative = number_at_least(0, ">= 0");
 const CLI::Validator positive = number_at_least(1e-300, "> 0");
+
+CLI::Validator number_in(double low, double high) {
+  std::ostringstream text;
+  text << "[" << low << ", " << high << "]";
+  const std::string range = text.str();
+  return CLI::Validator(
+      [low, high, range](std::string& text) -> std::string {
+        double v = 0;
+        if (!parse_number(text, v) || !(v >= low && v <= high))
+          return "'" + text + "' is not a number in " + range;
+        return "";
+      },
+      "in " + range);
+}
+
+// Decimal digits only, within [low, 2^64 − 1].
+CLI::Validator whole_number_from(std::uint64_t low) {
+  const std::string range = "[" + std::to_string(low) + ", " +
+                            std::to_string(std::numeric_limits<std::uint64_t>::max()) + "]";
+  return CLI::Validator(
+      [low, range](std::string& text) -> std::string {
+        errno = 0;
+        const unsigned long long v = std::strtoull(text.c_str(), nullptr, 10);
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+            errno == ERANGE || v < low)
+          return "'" + text + "' is not a whole number in " + range;
+        return "";
+      },
+      "integer in " + range);
+}
+const CLI::Validator count = whole_number_from(0);
+const CLI::Validator positive_count = whole_number_from(1);
 
 bool is_directory(const std::string& path) {
   struct stat st;
@@ -69,15 +113,14 @@ std::pair<Dataset, Dataset> load_data(const DataOptions& d, const ModelSpec& spe
     train = load_mnist_folder(folder, "train");
     test = load_mnist_folder(folder, "test");
   } else {
-    CsvOptions csv;
-    csv.label_column = d.label_column;
-    train = read_csv(d.data, csv);
     if (d.test.empty())
       throw std::invalid_argument("--data " + d.data +
                                   " is a CSV file: name its test set with --test");
-    csv.classes = train.classes;
+    CsvOptions csv;
+    csv.label_column = d.label_column;
+    csv.classes = spec.classes;  // labels must be outputs of the model
+    train = read_csv(d.data, csv);
     test = read_csv(d.test, csv);
-    test.classes = train.classes = std::max(train.classes, test.classes);
   }
   if (d.standardize) {
     const Standardizer s = Standardizer::fit(train);
@@ -85,7 +128,7 @@ std::pair<Dataset, Dataset> load_data(const DataOptions& d, const ModelSpec& spe
     s.apply(test);
   }
   shape_for_model(train, spec, d.data);
-  shape_for_model(test, spec, d.data);
+  shape_for_model(test, spec, d.test.empty() ? d.data : d.test);
   return {std::move(train), std::move(test)};
 }
 
@@ -122,10 +165,10 @@ int main(int argc, char** argv) {
   add_data_options(train_cmd, data);
   train_cmd->add_option("--epochs", opts.epochs, "passes over the training set")
       ->capture_default_str()
-      ->check(positive);
+      ->check(positive_count);
   train_cmd->add_option("--batch", opts.batch_size, "batch size")
       ->capture_default_str()
-      ->check(positive);
+      ->check(positive_count);
   train_cmd->add_option("--lr", opts.sgd.lr, "learning rate")
       ->capture_default_str()
       ->check(non_negative);
@@ -143,17 +186,19 @@ int main(int argc, char** argv) {
                    "each optionally followed by ,warmup:STEPS")
       ->capture_default_str();
   train_cmd->add_option("--seed", seed, "seed of the initial weights and of the shuffling")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(count);
   train_cmd
       ->add_option(
           "--val-split", val_split,
           "fraction of the training set held out for validation (early stopping, best model)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.9));
+      ->check(number_in(0.0, 0.9));
   train_cmd
       ->add_option("--patience", opts.patience,
                    "early stopping: epochs without a better validation loss (0: off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(count);
   train_cmd
       ->add_option(
           "--out", out,
@@ -165,7 +210,8 @@ int main(int argc, char** argv) {
   train_cmd
       ->add_option("--max-steps", opts.max_steps,
                    "stop after this many optimiser steps (0: no limit)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(count);
   train_cmd
       ->add_option("--progress", progress,
                    "auto (a bar when stderr is a terminal), bar, lines, none")
@@ -209,10 +255,14 @@ int main(int argc, char** argv) {
     auto [train_set, test_set] = load_data(data, spec);
     if (eval_cmd->parsed()) {
       nn::load_parameters(*spec.model, weights);
+      require_finite_parameters(*spec.model, weights);
       print_evaluation(evaluate_classifier(*spec.model, test_set), test_set.size());
       return 0;
     }
-    if (!init.empty()) nn::load_parameters(*spec.model, init);
+    if (!init.empty()) {
+      nn::load_parameters(*spec.model, init);
+      require_finite_parameters(*spec.model, init);
+    }
     opts.schedule = LrSchedule::parse(schedule);
     opts.seed = seed;
     opts.shuffle = !no_shuffle;

@@ -1,6 +1,8 @@
 #include "tapegrad/train/checkpoint.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "tapegrad/layers/safetensors.hpp"
@@ -8,7 +10,14 @@
 namespace tapegrad {
 namespace {
 
-constexpr const char* format_tag = "tapegrad-checkpoint-1";
+constexpr const char* format_tag = "tapegrad-checkpoint-2";
+// Format 1 has no fields for a position inside an epoch: its runs stopped at an epoch's end.
+constexpr const char* format_1_tag = "tapegrad-checkpoint-1";
+
+std::runtime_error field_error(const std::string& path, const std::string& key,
+                               const std::string& what) {
+  return std::runtime_error(path + ": checkpoint field " + key + ": " + what);
+}
 
 // Doubles as exact text (hexadecimal floating point), so a resumed run compares bit for bit.
 std::string exact(double v) {
@@ -19,21 +28,22 @@ std::string exact(double v) {
 double parse_exact(const std::string& path, const std::string& key, const std::string& text) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0')
-    throw std::runtime_error(path + ": checkpoint field " + key + " is malformed");
+  if (text.empty() || *end != '\0') throw field_error(path, key, "\"" + text + "\" is malformed");
   return v;
 }
+// A count is written as decimal digits; anything else, or a value beyond 64 bits, is refused.
 std::size_t parse_count(const std::string& path, const std::string& key, const std::string& text) {
-  const double v = parse_exact(path, key, text);
-  if (v < 0 || v != static_cast<double>(static_cast<std::size_t>(v)))
-    throw std::runtime_error(path + ": checkpoint field " + key + " is not a count");
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), nullptr, 10);
+  if (text.empty() || text.size() > 20 ||
+      text.find_first_not_of("0123456789") != std::string::npos || errno == ERANGE)
+    throw field_error(path, key, "\"" + text + "\" is not a count");
   return static_cast<std::size_t>(v);
 }
 
 const std::string& field(const TensorFile& f, const std::string& path, const std::string& key) {
   const auto it = f.metadata.find(key);
-  if (it == f.metadata.end())
-    throw std::runtime_error(path + ": checkpoint field " + key + " is missing");
+  if (it == f.metadata.end()) throw field_error(path, key, "missing");
   return it->second;
 }
 
@@ -80,27 +90,49 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                    {"best_val_loss", exact(state.best_val_loss)},
                    {"epochs_without_improvement", std::to_string(state.epochs_without_improvement)},
                    {"shuffle_rng", rng.state()},
-                   {"metrics_csv", metrics_csv(state.history)}};
+                   {"metrics_csv", metrics_csv(state.history)},
+                   {"epoch_batches", std::to_string(state.epoch_batches)},
+                   {"epoch_loss_sum", exact(state.epoch_loss_sum)},
+                   {"epoch_correct", std::to_string(state.epoch_correct)},
+                   {"epoch_seen", std::to_string(state.epoch_seen)}};
   save_tensors(path, file);
 }
 
 TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
                               SGD<float>& optimizer, ShuffleRng& rng) {
   const TensorFile file = load_tensors(path);
-  if (file.metadata.count("format") == 0 || file.metadata.at("format") != format_tag)
+  const auto format = file.metadata.find("format");
+  const bool format_1 = format != file.metadata.end() && format->second == format_1_tag;
+  if (format == file.metadata.end() || (format->second != format_tag && !format_1))
     throw std::runtime_error(path + ": not a tapegrad checkpoint (no format tag " +
                              std::string(format_tag) + ")");
+  const auto count = [&](const char* key) {
+    return parse_count(path, key, field(file, path, key));
+  };
   TrainingState s;
-  s.epoch = parse_count(path, "epoch", field(file, path, "epoch"));
-  s.step = parse_count(path, "step", field(file, path, "step"));
-  const std::size_t optimizer_steps =
-      parse_count(path, "optimizer_steps", field(file, path, "optimizer_steps"));
-  s.best_epoch = parse_count(path, "best_epoch", field(file, path, "best_epoch"));
+  s.epoch = count("epoch");
+  s.step = count("step");
+  const std::size_t optimizer_steps = count("optimizer_steps");
+  s.best_epoch = count("best_epoch");
   s.best_val_loss = parse_exact(path, "best_val_loss", field(file, path, "best_val_loss"));
-  s.epochs_without_improvement = parse_count(path, "epochs_without_improvement",
-                                             field(file, path, "epochs_without_improvement"));
-  s.history = parse_metrics_csv(field(file, path, "metrics_csv"));
-  const std::string& rng_state = field(file, path, "shuffle_rng");
+  s.epochs_without_improvement = count("epochs_without_improvement");
+  if (!format_1) {
+    s.epoch_batches = count("epoch_batches");
+    s.epoch_loss_sum = parse_exact(path, "epoch_loss_sum", field(file, path, "epoch_loss_sum"));
+    s.epoch_correct = count("epoch_correct");
+    s.epoch_seen = count("epoch_seen");
+  }
+  try {
+    s.history = parse_metrics_csv(field(file, path, "metrics_csv"));
+  } catch (const std::invalid_argument& e) {
+    throw field_error(path, "metrics_csv", e.what());
+  }
+  ShuffleRng restored;
+  try {
+    restored.set_state(field(file, path, "shuffle_rng"));
+  } catch (const std::invalid_argument&) {
+    throw field_error(path, "shuffle_rng", "malformed generator state");
+  }
 
   // Check and gather everything before changing anything.
   auto params = model.named_parameters();
@@ -115,8 +147,6 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
   }
   if (!s.best_weights.empty() && s.best_weights.size() != params.size())
     throw std::runtime_error(path + ": the checkpoint's best weights are incomplete");
-  ShuffleRng restored;
-  restored.set_state(rng_state);
   optimizer.set_state(std::move(momentum), optimizer_steps);
   for (std::size_t i = 0; i < params.size(); ++i) params[i].second.value() = values[i];
   rng = restored;

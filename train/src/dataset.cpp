@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "text.hpp"
+
 namespace tapegrad {
 
 Shape Dataset::sample_shape() const {
@@ -24,6 +26,15 @@ void Dataset::validate(const std::string& what) const {
     if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes)
       throw std::invalid_argument(what + ": label " + std::to_string(labels[i]) + " of sample " +
                                   std::to_string(i) + " is outside [0, " + std::to_string(classes) +
+                                  ")");
+}
+
+void Dataset::check_finite(const std::string& what) const {
+  const std::size_t per = size() ? inputs.numel() / size() : 0;
+  for (std::size_t k = 0; k < inputs.numel(); ++k)
+    if (!std::isfinite(inputs[k]))
+      throw std::invalid_argument(what + ": sample " + std::to_string(k / per) +
+                                  " has a non-finite input (" + detail::non_finite_text(inputs[k]) +
                                   ")");
 }
 
@@ -138,6 +149,12 @@ void DataLoader::start_epoch() {
   std::iota(order_.begin(), order_.end(), 0);
   if (options_.shuffle) rng_.shuffle(order_);
   cursor_ = 0;
+}
+
+void DataLoader::skip(std::size_t batches) {
+  const std::size_t remaining_batches =
+      (order_.size() - cursor_ + options_.batch_size - 1) / options_.batch_size;
+  cursor_ = batches >= remaining_batches ? order_.size() : cursor_ + batches * options_.batch_size;
 }
 
 bool DataLoader::next(Batch& batch) {

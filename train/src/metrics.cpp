@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -34,10 +35,20 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& text) {
     std::istringstream row(line);
     std::string field[8];
     for (std::string& f : field) row >> f;
-    auto num = [](const std::string& f) {
-      return f == "nan" || f == "-nan" ? std::numeric_limits<double>::quiet_NaN() : std::stod(f);
+    const std::size_t row_no = history.size() + 1;
+    auto num = [&](const std::string& f) {
+      if (f == "nan" || f == "-nan") return std::numeric_limits<double>::quiet_NaN();
+      char* end = nullptr;
+      const double v = std::strtod(f.c_str(), &end);
+      if (f.empty() || *end != '\0')
+        throw std::invalid_argument("row " + std::to_string(row_no) + ": \"" + f +
+                                    "\" is not a number");
+      return v;
     };
     epoch = num(field[0]);
+    if (!(epoch >= 0 && epoch <= 1e15) || epoch != std::floor(epoch))
+      throw std::invalid_argument("row " + std::to_string(row_no) + ": \"" + field[0] +
+                                  "\" is not an epoch number");
     m.epoch = static_cast<std::size_t>(epoch);
     m.train_loss = num(field[1]);
     m.train_accuracy = num(field[2]);

@@ -54,12 +54,14 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
     }
     spec.model = nn::mlp<float>(sizes, act, g);
     spec.sample_shape = Shape{sizes[0]};
+    spec.classes = sizes.back();
     return spec;
   }
   if (parts[0] == "cnn") {
     if (parts.size() != 1) throw bad_model(text, "cnn takes no options");
     spec.model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g);
     spec.sample_shape = Shape{28, 28};
+    spec.classes = 10;
     return spec;
   }
   throw bad_model(text, "unknown model \"" + parts[0] + "\"");

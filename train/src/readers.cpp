@@ -3,13 +3,18 @@
 #include <zlib.h>
 
 #include <sys/stat.h>
+#include <algorithm>
 #include <cerrno>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <memory>
+#include <new>
 #include <stdexcept>
+
+#include "tapegrad/layers/safetensors.hpp"  // InputFile
+#include "text.hpp"
 
 namespace tapegrad {
 namespace {
@@ -18,27 +23,88 @@ std::runtime_error file_error(const std::string& path, const std::string& what) 
   return std::runtime_error(path + ": " + what);
 }
 
-// Reads the whole (possibly gzip-compressed) file; zlib passes plain files through unchanged.
-std::vector<unsigned char> read_all(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) throw file_error(path, std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) throw file_error(path, "is a directory, not an IDX file");
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> file(gzopen(path.c_str(), "rb"), gzclose);
-  if (!file) throw file_error(path, std::strerror(errno));
-  std::vector<unsigned char> bytes;
-  unsigned char chunk[1 << 16];
-  for (;;) {
-    const int n = gzread(file.get(), chunk, sizeof chunk);
-    if (n < 0) {
-      int code = 0;
-      const char* msg = gzerror(file.get(), &code);
-      throw file_error(path, std::string("cannot decompress: ") + msg);
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), chunk, chunk + n);
+// The bytes of an IDX file, raw or gzip-compressed, read on demand: nothing is read (or
+// inflated) beyond what the caller asks for.
+class IdxStream {
+ public:
+  explicit IdxStream(const std::string& path) : file_(path, "an IDX file") {
+    unsigned char magic[2] = {0, 0};
+    gzip_ = file_.read_some(0, magic, 2) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    if (gzip_ && inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) throw std::bad_alloc();
   }
-  return bytes;
+  ~IdxStream() {
+    if (gzip_) inflateEnd(&z_);
+  }
+  IdxStream(const IdxStream&) = delete;
+  IdxStream& operator=(const IdxStream&) = delete;
+
+  const std::string& path() const { return file_.path(); }
+  bool gzip() const { return gzip_; }
+  std::uint64_t file_size() const { return file_.size(); }
+
+  // Reads up to `n` bytes; fewer only where the data end.
+  std::size_t read(unsigned char* out, std::size_t n) {
+    if (!gzip_) {
+      std::size_t done = 0;
+      while (done < n) {
+        const std::size_t got = file_.read_some(offset_, out + done, n - done);
+        if (got == 0) break;
+        offset_ += got, done += got;
+      }
+      return done;
+    }
+    z_.next_out = out;
+    z_.avail_out = static_cast<uInt>(n);  // callers read in chunks below 4 GiB
+    while (z_.avail_out > 0 && !ended_) {
+      if (z_.avail_in == 0) {
+        const std::size_t got = file_.read_some(offset_, in_, sizeof in_);
+        if (got == 0) break;  // the input ends before the gzip stream does
+        offset_ += got;
+        z_.next_in = in_;
+        z_.avail_in = static_cast<uInt>(got);
+      }
+      // Z_STREAM_END comes only after zlib has checked the trailer's CRC-32 and length.
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      if (rc == Z_STREAM_END)
+        ended_ = true;
+      else if (rc == Z_MEM_ERROR)
+        throw std::bad_alloc();
+      else if (rc != Z_OK && rc != Z_BUF_ERROR)
+        throw file_error(path(), std::string("corrupt gzip stream: ") +
+                                     (z_.msg ? z_.msg : "error " + std::to_string(rc)));
+    }
+    return n - z_.avail_out;
+  }
+
+  // Throws unless the data end here: no byte is left and, for gzip, the stream ends with its
+  // CRC-32 and length verified and nothing after it.
+  void expect_end() {
+    unsigned char extra;
+    if (read(&extra, 1) != 0)
+      throw file_error(path(), "trailing data after the values the header declares");
+    if (gzip_ && !ended_)
+      throw file_error(path(), "truncated gzip stream (it ends before its CRC-32 and length)");
+    if (gzip_ && (z_.avail_in > 0 || offset_ < file_.size()))
+      throw file_error(path(), "data after the end of the gzip stream");
+  }
+
+ private:
+  InputFile file_;
+  bool gzip_ = false, ended_ = false;
+  std::uint64_t offset_ = 0;
+  z_stream z_{};
+  unsigned char in_[1 << 16];
+};
+
+std::string dims_text(const std::vector<std::size_t>& dims) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
 }
+
+// The most bytes a deflate stream of `compressed` bytes can inflate to (deflate's ratio is at
+// most 1032 : 1).
+constexpr std::uint64_t max_inflated_per_byte = 1032;
 
 std::uint32_t big_endian_u32(const unsigned char* p) {
   return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
@@ -126,41 +192,66 @@ bool parse_double(const std::string& text, double& out) {
 }  // namespace
 
 IdxArray read_idx(const std::string& path) {
-  const std::vector<unsigned char> bytes = read_all(path);
-  if (bytes.size() < 4)
-    throw file_error(path,
-                     "too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
-  if (bytes[0] != 0 || bytes[1] != 0)
+  IdxStream in(path);
+  unsigned char head[4 + 4 * 255];
+  const std::size_t got = in.read(head, 4);
+  if (got < 4)
+    throw file_error(path, "too short for an IDX header (" + std::to_string(got) + " bytes)");
+  if (head[0] != 0 || head[1] != 0)
     throw file_error(path, "not an IDX file (magic must start with two zero bytes)");
-  const unsigned char type = bytes[2], rank = bytes[3];
+  const unsigned char type = head[2], rank = head[3];
   const std::size_t esize = element_size(type);
   if (esize == 0)
     throw file_error(path, "unknown IDX element type 0x" + std::to_string(static_cast<int>(type)));
   if (rank == 0) throw file_error(path, "IDX file with no dimensions");
   const std::size_t header = 4 + 4 * std::size_t(rank);
-  if (bytes.size() < header) throw file_error(path, "truncated IDX header");
+  if (in.read(head + 4, header - 4) < header - 4) throw file_error(path, "truncated IDX header");
   IdxArray a;
-  std::size_t count = 1;
-  for (std::size_t i = 0; i < rank; ++i) {
-    a.dims.push_back(big_endian_u32(&bytes[4 + 4 * i]));
-    count *= a.dims.back();
-  }
-  const std::size_t expected = header + count * esize;
-  if (bytes.size() < expected)
-    throw file_error(path, "truncated: the header promises " + std::to_string(count) + " values (" +
-                               std::to_string(expected) + " bytes) but the file has " +
-                               std::to_string(bytes.size()) + " bytes");
-  if (bytes.size() > expected)
-    throw file_error(path, std::to_string(bytes.size() - expected) +
+  for (std::size_t i = 0; i < rank; ++i) a.dims.push_back(big_endian_u32(&head[4 + 4 * i]));
+  // Sizes are checked for overflow and against the file before anything is allocated.
+  std::size_t count = 1, expected = 0;
+  bool overflow = false;
+  for (std::size_t d : a.dims) overflow |= __builtin_mul_overflow(count, d, &count);
+  overflow |= __builtin_mul_overflow(count, esize, &expected);
+  overflow |= __builtin_add_overflow(expected, header, &expected);
+  if (overflow)
+    throw file_error(path, "the dimensions " + dims_text(a.dims) + " overflow 64-bit sizes");
+  const std::string promise = "truncated: the header promises " + std::to_string(count) +
+                              " values (" + std::to_string(expected) + " bytes) but ";
+  const std::uint64_t size = in.file_size();
+  if (!in.gzip() && size < expected)
+    throw file_error(path, promise + "the file has " + std::to_string(size) + " bytes");
+  if (!in.gzip() && size > expected)
+    throw file_error(path, std::to_string(size - expected) +
                                " bytes of trailing data after the values the header declares");
+  if (in.gzip() && expected / max_inflated_per_byte > size)
+    throw file_error(path, promise + "a gzip file of " + std::to_string(size) +
+                               " bytes cannot inflate to that many");
   a.values.resize(count);
-  for (std::size_t i = 0; i < count; ++i) a.values[i] = decode(type, &bytes[header + i * esize]);
+  unsigned char chunk[1 << 16];
+  const std::size_t per_chunk = sizeof chunk / esize;
+  for (std::size_t i = 0; i < count; i += per_chunk) {
+    const std::size_t n = std::min(per_chunk, count - i);
+    const std::size_t have = in.read(chunk, n * esize);
+    if (have < n * esize)
+      throw file_error(path, promise + "the data end after " +
+                                 std::to_string(header + i * esize + have) + " bytes");
+    for (std::size_t k = 0; k < n; ++k) a.values[i + k] = decode(type, chunk + k * esize);
+  }
+  in.expect_end();
   return a;
 }
 
 Dataset read_idx_dataset(const std::string& images_path, const std::string& labels_path,
                          std::size_t classes) {
   IdxArray images = read_idx(images_path);
+  if (images.dims[0] == 0) throw file_error(images_path, "holds no images");
+  const std::size_t per_image = images.values.size() / images.dims[0];
+  for (std::size_t i = 0; i < images.values.size(); ++i)
+    if (!std::isfinite(images.values[i]))
+      throw file_error(images_path, "image " + std::to_string(i / per_image) +
+                                        " holds a non-finite value (" +
+                                        detail::non_finite_text(images.values[i]) + ")");
   const IdxArray labels = read_idx(labels_path);
   if (labels.dims.size() != 1)
     throw file_error(labels_path, "labels must be one-dimensional, found " +
@@ -214,6 +305,8 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   std::vector<std::string> header;
   while (std::getline(in, line)) {
     ++line_no;
+    // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first name.
+    if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
     if (!trim(line).empty()) {
       header = split_fields(line, options.delimiter);
       break;
@@ -251,15 +344,18 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
         throw std::runtime_error(where + "column \"" + header[c] + "\": \"" + fields[c] +
                                  "\" is not a number");
       if (c == label_col) {
-        if (v < 0 || v != std::floor(v))
+        if (v < 0 || v != std::floor(v) || v >= 0x1p63)
           throw std::runtime_error(where + "label \"" + fields[c] +
-                                   "\" is not a class index (a whole number >= 0)");
+                                   "\" is not a class index (a whole number in [0, 2^63))");
         if (options.classes && v >= static_cast<double>(options.classes))
           throw std::runtime_error(where + "label " + fields[c] + " is outside [0, " +
                                    std::to_string(options.classes) + ")");
         labels.push_back(static_cast<std::int64_t>(v));
         max_label = std::max(max_label, labels.back());
       } else {
+        if (std::fabs(v) > FLT_MAX)
+          throw std::runtime_error(where + "column \"" + header[c] + "\": \"" + fields[c] +
+                                   "\" is outside the range of float");
         values.push_back(static_cast<float>(v));
       }
     }

@@ -77,8 +77,11 @@ double LrSchedule::lr_at(double base_lr, std::size_t step, std::size_t total_ste
     case Kind::constant:
       return base_lr;
     case Kind::step: {
-      const std::size_t epoch = steps_per_epoch ? step / steps_per_epoch : 0;
-      return base_lr * std::pow(gamma, static_cast<double>(epoch / step_epochs));
+      // Decays every step_epochs epochs' worth of steps, counted from the warm-up's end.
+      std::size_t period = 0;
+      if (__builtin_mul_overflow(step_epochs, steps_per_epoch, &period)) return base_lr;
+      const std::size_t decays = period ? (step - warmup_steps) / period : 0;
+      return base_lr * std::pow(gamma, static_cast<double>(decays));
     }
     case Kind::cosine: {
       const std::size_t span = total_steps > warmup_steps ? total_steps - warmup_steps : 1;

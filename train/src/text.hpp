@@ -1,6 +1,7 @@
 // Private text helpers of train/.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,11 @@ inline std::vector<std::string> split(const std::string& s, char separator) {
       start = i + 1;
     }
   return parts;
+}
+
+// How a non-finite value reads in error messages: "nan", "inf" or "-inf".
+inline const char* non_finite_text(double v) {
+  return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
 }
 
 }  // namespace tapegrad::detail

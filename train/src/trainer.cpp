@@ -11,6 +11,7 @@
 
 #include "tapegrad/autodiff/losses.hpp"
 #include "tapegrad/train/checkpoint.hpp"
+#include "text.hpp"
 
 namespace tapegrad {
 namespace {
@@ -74,28 +75,41 @@ std::vector<Tensor<float>> copy_values(const std::vector<Var<float>>& params) {
 
 }  // namespace
 
+void require_finite_parameters(const nn::Module<float>& model, const std::string& source) {
+  for (const auto& [name, p] : model.named_parameters()) {
+    const Tensor<float>& v = p.value();
+    for (std::size_t k = 0; k < v.numel(); ++k)
+      if (!std::isfinite(v[k]))
+        throw TrainingError(source + ": parameter \"" + name + "\" holds a non-finite value (" +
+                            detail::non_finite_text(v[k]) + ") at element " + std::to_string(k));
+  }
+}
+
 Evaluation evaluate_classifier(nn::Module<float>& model, const Dataset& data,
                                std::size_t batch_size) {
   data.validate("evaluate");
+  data.check_finite("evaluate");
+  require_finite_parameters(model, "the model");
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
   Evaluation e;
-  e.confusion.assign(data.classes, std::vector<std::size_t>(data.classes, 0));
   DataLoader loader(data, {batch_size, false, 0, false});
   loader.start_epoch();
   Batch batch;
   double loss_sum = 0;
   std::size_t correct = 0;
+  const std::size_t k = data.classes;
   while (loader.next(batch)) {
     const Var<float> logits = model(Var<float>(batch.inputs));
-    if (logits.shape().rank() != 2 || logits.shape()[1] != data.classes)
+    if (logits.shape().rank() != 2 || logits.shape()[1] != k)
       throw TrainingError("evaluate: the model's output has shape " + logits.shape().to_string() +
-                          " but the data has " + std::to_string(data.classes) + " classes");
+                          " but the data has " + std::to_string(k) + " classes");
+    // Sized only now that the model's output has matched the classes: it bounds their count.
+    if (e.confusion.empty()) e.confusion.assign(k, std::vector<std::size_t>(k, 0));
     loss_sum +=
         softmax_cross_entropy(logits, batch.labels).item() * static_cast<double>(batch.size());
     correct += count_correct(logits.value(), batch.labels);
-    const std::size_t k = data.classes;
     for (std::size_t r = 0; r < batch.size(); ++r) {
       const float* row = logits.value().data() + r * k;
       const std::size_t predicted = static_cast<std::size_t>(std::max_element(row, row + k) - row);
@@ -106,7 +120,7 @@ Evaluation evaluate_classifier(nn::Module<float>& model, const Dataset& data,
   const double n = static_cast<double>(std::max<std::size_t>(1, data.size()));
   e.loss = loss_sum / n;
   e.accuracy = static_cast<double>(correct) / n;
-  for (std::size_t c = 0; c < data.classes; ++c) {
+  for (std::size_t c = 0; c < e.confusion.size(); ++c) {
     std::size_t total = 0;
     for (std::size_t v : e.confusion[c]) total += v;
     e.per_class_accuracy.push_back(total ? static_cast<double>(e.confusion[c][c]) / total : 0.0);
@@ -118,14 +132,22 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
                              const Dataset* validation, const TrainOptions& options,
                              const std::string& resume_from) {
   train.validate("training data");
-  if (validation) validation->validate("validation data");
+  if (train.size() == 0) throw std::invalid_argument("train: the training data is empty");
+  if (validation) {
+    validation->validate("validation data");
+    validation->check_finite("validation data");
+  }
   if (options.epochs == 0) throw std::invalid_argument("train: epochs must be > 0");
   std::ostream& log = options.log ? *options.log : std::cout;
   std::vector<Var<float>> params = model.parameters();
   SGD<float> optimizer(params, options.sgd);
   DataLoader loader(train, {options.batch_size, options.shuffle, options.seed, false});
   const std::size_t steps_per_epoch = loader.batches();
-  const std::size_t total_steps = steps_per_epoch * options.epochs;
+  std::size_t total_steps = 0;
+  if (__builtin_mul_overflow(steps_per_epoch, options.epochs, &total_steps))
+    throw std::invalid_argument("train: " + std::to_string(steps_per_epoch) +
+                                " batches per epoch times " + std::to_string(options.epochs) +
+                                " epochs overflow 64-bit step counts");
 
   TrainResult result;
   TrainingState state;  // what a checkpoint carries beyond the weights
@@ -136,7 +158,16 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     result.best_epoch = state.best_epoch;
     result.best_val_loss = state.best_val_loss;
     best_weights = state.best_weights;
-    log << "resumed from " << resume_from << " after epoch " << state.epoch << "\n";
+    if (state.epoch_batches >= steps_per_epoch)
+      throw TrainingError(resume_from + ": the checkpoint stopped after batch " +
+                          std::to_string(state.epoch_batches) + " of an epoch, but this run has " +
+                          std::to_string(steps_per_epoch) +
+                          " batches per epoch (other data or batch size?)");
+    log << "resumed from " << resume_from << " after epoch " << state.epoch;
+    if (state.epoch_batches)
+      log << " and " << state.epoch_batches << " of " << steps_per_epoch << " batches of epoch "
+          << state.epoch + 1;
+    log << "\n";
   }
 
   const bool bar = options.progress == TrainOptions::Progress::bar ||
@@ -146,11 +177,17 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
   for (std::size_t epoch = state.epoch + 1; epoch <= options.epochs; ++epoch) {
     if (options.max_steps && step >= options.max_steps) break;
     model.train();
+    const ShuffleRng epoch_start = loader.rng();  // what a checkpoint inside this epoch holds
     loader.start_epoch();
+    // Resuming inside this epoch: the same order, without the batches already taken.
+    const bool inside = epoch == state.epoch + 1 && state.epoch_batches > 0;
+    std::size_t batch_index = inside ? state.epoch_batches : 0;
+    double loss_sum = inside ? state.epoch_loss_sum : 0;
+    std::size_t seen = inside ? state.epoch_seen : 0, correct = inside ? state.epoch_correct : 0;
+    loader.skip(batch_index);
+    const std::size_t seen_before = seen;  // samples of this epoch taken before a resume
     const auto start = Clock::now();
     ProgressBar progress(epoch, options.epochs, steps_per_epoch);
-    double loss_sum = 0;
-    std::size_t seen = 0, correct = 0, batch_index = 0;
     double lr = options.sgd.lr;
     while (loader.next(batch)) {
       if (options.max_steps && step >= options.max_steps) break;
@@ -178,7 +215,18 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
       if (bar) progress.update(batch_index, loss_sum / seen, seen);
     }
     if (bar) progress.finish();
-    if (seen == 0) break;
+    if (batch_index < steps_per_epoch) {  // max_steps stopped the run inside this epoch
+      log << "stopped after step " << step << ", batch " << batch_index << " of " << steps_per_epoch
+          << " of epoch " << epoch << "\n";
+      state.step = step;
+      state.epoch_batches = batch_index;
+      state.epoch_loss_sum = loss_sum;
+      state.epoch_correct = correct;
+      state.epoch_seen = seen;
+      if (!options.checkpoint_path.empty())
+        save_checkpoint(options.checkpoint_path, model, optimizer, epoch_start, state);
+      break;
+    }
 
     EpochMetrics m;
     m.epoch = epoch;
@@ -186,7 +234,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     m.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
     m.lr = lr;
     m.seconds = seconds_since(start);
-    m.samples_per_second = static_cast<double>(seen) / m.seconds;
+    m.samples_per_second = static_cast<double>(seen - seen_before) / m.seconds;
     m.val_loss = m.val_accuracy = std::nan("");
     bool improved = false;
     if (validation) {
@@ -224,6 +272,8 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
         improved || !validation ? 0 : state.epochs_without_improvement + 1;
     state.history = result.history;
     state.best_weights = best_weights;
+    state.epoch_batches = state.epoch_correct = state.epoch_seen = 0;
+    state.epoch_loss_sum = 0;
     if (!options.checkpoint_path.empty())
       save_checkpoint(options.checkpoint_path, model, optimizer, loader.rng(), state);
     if (validation && options.patience && state.epochs_without_improvement >= options.patience) {

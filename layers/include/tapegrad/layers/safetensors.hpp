@@ -3,11 +3,13 @@
 //   N bytes   JSON: {"__metadata__": {str: str}, name: {"dtype", "shape", "data_offsets": [b, e]}}
 //             padded with spaces to a multiple of 8
 //   the data  each tensor's little-endian elements at [b, e) after the header
-// Writes are atomic (temporary file, fsync, rename). Reads check everything and name the file
-// and the tensor in every error.
+// Writes are atomic (temporary file, fsync, rename). Reads check the header against the file's
+// size before reading or allocating anything, and name the file and the tensor in every error
+// (names taken from the file are JSON-escaped, so they cannot forge lines or control codes).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -37,14 +39,41 @@ inline constexpr std::size_t max_safetensors_header = 100'000'000;
 
 // Writes the tensors (sorted by name, data packed in that order) and the metadata.
 void save_tensors(const std::string& path, const TensorFile& file);
-// Reads and validates a whole file: header length, JSON, dtypes (F32, F64), shapes, offsets
-// (inside the data, no overlaps, no gaps), and the data's length.
+// Reads and validates a whole file: header length, JSON (no key given twice), dtypes (F32,
+// F64), shapes (element counts within 64 bits), offsets (inside the data, no overlaps, no gaps),
+// and the data's length — all before the data are read.
 TensorFile load_tensors(const std::string& path);
 
-// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed and
-// synced, then renamed over `path`. On failure the old file is untouched and the error names
-// the path.
+// Writes `contents` to `path` atomically: a temporary file `path`.tmp-PID in the same folder,
+// flushed and synced, then renamed over `path`. On failure the old file is untouched and the
+// error names the path. Temporary files of `path` that a killed save left behind (named so,
+// with the id of a process that no longer runs) are removed first.
 void write_file_atomically(const std::string& path, const std::string& contents);
+
+// A regular file open for reading, with its size, so that sizes read from it can be checked
+// against that size before anything is allocated. Throws, naming the path, if it cannot be
+// opened, is a directory, or is not a regular file (a device or a pipe has no size); `kind`
+// completes that last message: "a parameter file" → "not a regular file (a parameter file must
+// be one)".
+class InputFile {
+ public:
+  InputFile(const std::string& path, const std::string& kind);
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::uint64_t size() const { return size_; }
+  // Reads up to `n` bytes at `offset`; returns how many (0 at the end of the file).
+  std::size_t read_some(std::uint64_t offset, void* out, std::size_t n) const;
+  // Reads exactly `n` bytes at `offset`; throws, naming the path, if the file ends first.
+  void read(std::uint64_t offset, void* out, std::size_t n) const;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
 
 namespace nn {
 // Saves every named parameter of `module` (dtype F32 for float, F64 for double).

@@ -1,7 +1,9 @@
 // Checkpoints: everything a training run needs to continue exactly where it stopped — the
 // model's parameters, the optimiser's momentum and step count, the shuffling stream's state,
-// the epoch and step, the early-stopping bookkeeping and the metrics so far — in one
-// safetensors file (tensors plus text metadata), written atomically.
+// the epoch and step (and, for a run stopped inside an epoch, the batches of it already taken),
+// the early-stopping bookkeeping and the metrics so far — in one safetensors file (tensors plus
+// text metadata), written atomically. Format "tapegrad-checkpoint-2"; files of format 1, which
+// always stop at an epoch's end, still load.
 #pragma once
 
 #include <cstddef>
@@ -24,14 +26,22 @@ struct TrainingState {
   std::size_t epochs_without_improvement = 0;
   std::vector<EpochMetrics> history;
   std::vector<Tensor<float>> best_weights;  // empty when there is no validation set
+  // Inside epoch `epoch + 1`: the batches already taken (0 at an epoch's end) and the training
+  // loss sum, correct predictions and samples over them.
+  std::size_t epoch_batches = 0;
+  double epoch_loss_sum = 0;
+  std::size_t epoch_correct = 0, epoch_seen = 0;
 };
 
+// `rng` is the shuffling stream as it stood at the start of epoch `state.epoch + 1`, before
+// that epoch's shuffle.
 void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                      const SGD<float>& optimizer, const ShuffleRng& rng,
                      const TrainingState& state);
 
 // Restores model, optimiser and shuffling stream from `path` and returns the rest. Checks the
-// file first (format, every tensor's presence and shape): on error nothing is changed.
+// file first (format, every field, every tensor's presence and shape): on error nothing is
+// changed, and the error names the file and the field or tensor.
 TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
                               SGD<float>& optimizer, ShuffleRng& rng);
 

@@ -23,6 +23,8 @@ struct Dataset {
   Shape sample_shape() const;
   // Throws naming `what` if inputs and labels disagree in count or a label is out of range.
   void validate(const std::string& what) const;
+  // Throws naming `what` and the sample if an input is NaN or infinite.
+  void check_finite(const std::string& what) const;
   // The samples at `indices`, in that order.
   Dataset subset(const std::vector<std::size_t>& indices) const;
 };
@@ -88,6 +90,8 @@ class DataLoader {
   void start_epoch();
   // Fills `batch` with the next batch of this epoch; false when the epoch is over.
   bool next(Batch& batch);
+  // Passes over the next `batches` batches of this epoch (to resume inside it).
+  void skip(std::size_t batches);
 
   const LoaderOptions& options() const { return options_; }
   ShuffleRng& rng() { return rng_; }

@@ -20,7 +20,8 @@ struct EpochMetrics {
 
 // The history as CSV: a header row, then one row per epoch.
 std::string metrics_csv(const std::vector<EpochMetrics>& history);
-// Parses what metrics_csv wrote (used to carry the history across a resumed run).
+// Parses what metrics_csv wrote (used to carry the history across a resumed run); throws
+// std::invalid_argument naming the row on a field that is not a number.
 std::vector<EpochMetrics> parse_metrics_csv(const std::string& text);
 
 // A self-contained SVG (no scripts, no external files) with two panels — loss and accuracy

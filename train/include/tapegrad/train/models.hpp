@@ -18,7 +18,8 @@ namespace tapegrad {
 struct ModelSpec {
   std::string text;
   std::shared_ptr<nn::Module<float>> model;
-  Shape sample_shape;  // one input sample, e.g. [784] or [28, 28]
+  Shape sample_shape;       // one input sample, e.g. [784] or [28, 28]
+  std::size_t classes = 0;  // the model's outputs: the class labels it can score
   // [n, sample shape...]
   Shape batch_shape(std::size_t n) const;
 };

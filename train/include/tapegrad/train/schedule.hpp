@@ -1,9 +1,11 @@
-// Learning-rate schedules: the learning rate as a function of the training step.
+// Learning-rate schedules: the learning rate as a function of the training step t.
 //   constant  η
-//   step      η · γ^⌊epoch / step_epochs⌋                      (PyTorch StepLR)
+//   step      η · γ^⌊t / (step_epochs · steps per epoch)⌋     (StepLR, stepped once per step)
 //   cosine    η_min + (η − η_min)(1 + cos(π t / T)) / 2         (CosineAnnealingLR over T steps)
 // Any of them may start with a linear warm-up over the first W steps, from η·warmup_start to
-// the scheduled rate (PyTorch LinearLR followed by the schedule); t counts from the warm-up's end.
+// η (LinearLR); t then counts from the warm-up's end and T = total steps − W, as PyTorch's
+// SequentialLR([LinearLR, schedule], milestones=[W]) does: it restarts the second schedule at 0
+// on reaching the milestone.
 #pragma once
 
 #include <cstddef>

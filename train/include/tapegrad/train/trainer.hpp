@@ -31,9 +31,11 @@ struct TrainOptions {
   LrSchedule schedule;
   std::uint64_t seed = 0;  // the shuffling stream
   bool shuffle = true;
-  std::size_t patience =
-      0;  // stop after this many epochs without a better validation loss (0: never)
-  std::size_t max_steps = 0;    // stop after this many optimiser steps in all (0: no limit)
+  // Stop after this many epochs without a better validation loss (0: never).
+  std::size_t patience = 0;
+  // Stop after this many optimiser steps in all (0: no limit). A run stopped inside an epoch
+  // does not count it in the history; its checkpoint resumes inside it.
+  std::size_t max_steps = 0;
   std::string checkpoint_path;  // rewritten atomically after every epoch (empty: none)
   std::string metrics_path;     // metrics CSV, rewritten after every epoch (empty: none)
   std::string curves_path;      // SVG of the loss and accuracy curves, likewise (empty: none)
@@ -59,6 +61,10 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
                              const Dataset* validation, const TrainOptions& options,
                              const std::string& resume_from = "");
 
+// Throws TrainingError naming `source`, the parameter and the element if a parameter of `model`
+// holds NaN or an infinity.
+void require_finite_parameters(const nn::Module<float>& model, const std::string& source);
+
 struct Evaluation {
   double loss = 0;      // mean softmax cross-entropy
   double accuracy = 0;  // fraction of argmax predictions equal to the label
@@ -66,7 +72,9 @@ struct Evaluation {
   std::vector<std::vector<std::size_t>> confusion;  // [true class][predicted class]
 };
 
-// Evaluates `model` (in eval mode, recording nothing) on `data`, batch by batch.
+// Evaluates `model` (in eval mode, recording nothing) on `data`, batch by batch. Refuses
+// non-finite parameters or inputs, and a model whose output is not [B, data.classes] (checked
+// before the confusion matrix is sized by the classes).
 Evaluation evaluate_classifier(nn::Module<float>& model, const Dataset& data,
                                std::size_t batch_size = 500);
 
