@@ -26,11 +26,6 @@ std::runtime_error file_error(const std::string& path, const std::string& what) 
   return std::runtime_error(path + ": " + what);
 }
 
-// `s` as a JSON string: quoted, with control characters (newlines, escape codes) escaped.
-std::string quote(const std::string& s) {
-  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 // Removes the files `path`.tmp-PID whose process PID no longer runs: what killed saves left.
 void remove_stale_temporaries(const std::string& path) {
   const std::size_t slash = path.rfind('/');
@@ -59,6 +54,10 @@ std::string shape_json(const Shape& s) {
 }
 
 }  // namespace
+
+std::string quote(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 const StoredTensor* TensorFile::find(const std::string& name) const {
   for (const auto& [n, t] : tensors)

@@ -10,8 +10,11 @@
 namespace tapegrad {
 namespace {
 
-constexpr const char* format_tag = "tapegrad-checkpoint-2";
-// Format 1 has no fields for a position inside an epoch: its runs stopped at an epoch's end.
+constexpr const char* format_tag = "tapegrad-checkpoint-3";
+// Format 2 saved only SGD's momentum buffers ("momentum.<parameter name>", and the count
+// "optimizer_steps"); format 1 also has no fields for a position inside an epoch: its runs
+// stopped at an epoch's end.
+constexpr const char* format_2_tag = "tapegrad-checkpoint-2";
 constexpr const char* format_1_tag = "tapegrad-checkpoint-1";
 
 std::runtime_error field_error(const std::string& path, const std::string& key,
@@ -61,21 +64,15 @@ const Tensor<float>& f32(const TensorFile& f, const std::string& path, const std
 }  // namespace
 
 void save_checkpoint(const std::string& path, const nn::Module<float>& model,
-                     const SGD<float>& optimizer, const ShuffleRng& rng,
+                     const Optimizer<float>& optimizer, const ShuffleRng& rng,
                      const TrainingState& state) {
   TensorFile file;
   const auto params = model.named_parameters();
-  const auto& buffers = optimizer.momentum_buffers();
   for (std::size_t i = 0; i < params.size(); ++i) {
     const auto& [name, p] = params[i];
     StoredTensor t;
     t.f32 = p.value();
     file.tensors.emplace_back("model." + name, t);
-    if (i < buffers.size() && buffers[i].defined()) {
-      StoredTensor m;
-      m.f32 = buffers[i];
-      file.tensors.emplace_back("momentum." + name, m);
-    }
     if (i < state.best_weights.size()) {
       StoredTensor b;
       b.f32 = state.best_weights[i];
@@ -85,7 +82,7 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
   file.metadata = {{"format", format_tag},
                    {"epoch", std::to_string(state.epoch)},
                    {"step", std::to_string(state.step)},
-                   {"optimizer_steps", std::to_string(optimizer.steps())},
+                   {"optimizer", optimizer.name()},
                    {"best_epoch", std::to_string(state.best_epoch)},
                    {"best_val_loss", exact(state.best_val_loss)},
                    {"epochs_without_improvement", std::to_string(state.epochs_without_improvement)},
@@ -95,15 +92,24 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                    {"epoch_loss_sum", exact(state.epoch_loss_sum)},
                    {"epoch_correct", std::to_string(state.epoch_correct)},
                    {"epoch_seen", std::to_string(state.epoch_seen)}};
+  const OptimizerState<float> optimizer_state = optimizer.state();
+  for (const auto& [name, tensor] : optimizer_state.tensors) {
+    StoredTensor t;
+    t.f32 = tensor;
+    file.tensors.emplace_back("optimizer." + name, t);
+  }
+  for (const auto& [name, count] : optimizer_state.counts)
+    file.metadata["optimizer." + name] = std::to_string(count);
   save_tensors(path, file);
 }
 
 TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
-                              SGD<float>& optimizer, ShuffleRng& rng) {
+                              Optimizer<float>& optimizer, ShuffleRng& rng) {
   const TensorFile file = load_tensors(path);
   const auto format = file.metadata.find("format");
   const bool format_1 = format != file.metadata.end() && format->second == format_1_tag;
-  if (format == file.metadata.end() || (format->second != format_tag && !format_1))
+  const bool format_2 = format != file.metadata.end() && format->second == format_2_tag;
+  if (format == file.metadata.end() || (format->second != format_tag && !format_1 && !format_2))
     throw std::runtime_error(path + ": not a tapegrad checkpoint (no format tag " +
                              std::string(format_tag) + ")");
   const auto count = [&](const char* key) {
@@ -112,7 +118,6 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
   TrainingState s;
   s.epoch = count("epoch");
   s.step = count("step");
-  const std::size_t optimizer_steps = count("optimizer_steps");
   s.best_epoch = count("best_epoch");
   s.best_val_loss = parse_exact(path, "best_val_loss", field(file, path, "best_val_loss"));
   s.epochs_without_improvement = count("epochs_without_improvement");
@@ -136,18 +141,42 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
 
   // Check and gather everything before changing anything.
   auto params = model.named_parameters();
-  std::vector<Tensor<float>> values, momentum;
-  for (const auto& [name, p] : params) {
+  std::vector<Tensor<float>> values;
+  OptimizerState<float> optimizer_state;
+  const bool old_format = format_1 || format_2;
+  const std::string written_by = old_format ? "SGD" : field(file, path, "optimizer");
+  if (written_by != optimizer.name())
+    throw field_error(path, "optimizer",
+                      "the checkpoint holds the state of " + quote(written_by) +
+                          ", but this run uses " + optimizer.name());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto& [name, p] = params[i];
     values.push_back(f32(file, path, "model." + name, p.shape()));
-    momentum.push_back(file.find("momentum." + name)
-                           ? f32(file, path, "momentum." + name, p.shape())
-                           : Tensor<float>());
     if (file.find("best." + name))
       s.best_weights.push_back(f32(file, path, "best." + name, p.shape()));
+    if (old_format && file.find("momentum." + name)) {
+      optimizer_state.tensors.emplace_back(std::to_string(i) + ".momentum_buffer",
+                                           f32(file, path, "momentum." + name, p.shape()));
+      optimizer_state.counts.emplace_back(std::to_string(i) + ".step", count("optimizer_steps"));
+    }
   }
   if (!s.best_weights.empty() && s.best_weights.size() != params.size())
     throw std::runtime_error(path + ": the checkpoint's best weights are incomplete");
-  optimizer.set_state(std::move(momentum), optimizer_steps);
+  for (const auto& [name, stored] : file.tensors)
+    if (name.rfind("optimizer.", 0) == 0) {
+      if (stored.dtype() != "F32")
+        throw std::runtime_error(path + ": tensor " + quote(name) + " is " + stored.dtype() +
+                                 ", the optimiser needs F32");
+      optimizer_state.tensors.emplace_back(name.substr(10), stored.f32);
+    }
+  for (const auto& [key, text] : file.metadata)
+    if (key.rfind("optimizer.", 0) == 0)
+      optimizer_state.counts.emplace_back(key.substr(10), parse_count(path, key, text));
+  try {
+    optimizer.load_state(optimizer_state);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": the optimiser's state does not fit: " + e.what());
+  }
   for (std::size_t i = 0; i < params.size(); ++i) params[i].second.value() = values[i];
   rng = restored;
   return s;

@@ -4,6 +4,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "tapegrad/layers/safetensors.hpp"
+
 namespace tapegrad {
 
 template <class T>
@@ -123,16 +125,16 @@ void Optimizer<T>::load_state(const OptimizerState<T>& state) {
   for (const auto& [name, tensor] : state.tensors) {
     const auto it = known.find(name);
     if (it == known.end())
-      throw std::invalid_argument(this->name() + ": the state holds \"" + name +
-                                  "\", which this optimiser's parameters do not have");
+      throw std::invalid_argument(this->name() + ": the state holds " + quote(name) +
+                                  ", which this optimiser's parameters do not have");
     const auto& [i, key] = it->second;
     if (tensor.shape() != shapes[i])
-      throw ShapeError(this->name() + ": state \"" + name + "\" has shape " +
+      throw ShapeError(this->name() + ": state " + quote(name) + " has shape " +
                        tensor.shape().to_string() + " but parameter " + std::to_string(i) +
                        " has shape " + shapes[i].to_string());
     for (const auto& [other, unused] : loaded[i].tensors)
       if (other == key)
-        throw std::invalid_argument(this->name() + ": state \"" + name + "\" appears twice");
+        throw std::invalid_argument(this->name() + ": state " + quote(name) + " appears twice");
     loaded[i].tensors.emplace_back(key, tensor);
   }
   for (const auto& [name, count] : state.counts) {
@@ -142,8 +144,8 @@ void Optimizer<T>::load_state(const OptimizerState<T>& state) {
         name.find_first_not_of("0123456789") == dot && dot > 0 && dot < 20)
       i = std::stoul(name.substr(0, dot));
     if (i >= states_.size())
-      throw std::invalid_argument(this->name() + ": the state holds the count \"" + name +
-                                  "\", which this optimiser's parameters do not have");
+      throw std::invalid_argument(this->name() + ": the state holds the count " + quote(name) +
+                                  ", which this optimiser's parameters do not have");
     loaded[i].steps = count;
   }
   // A parameter that has stepped holds all of its state tensors; one that has not, none.

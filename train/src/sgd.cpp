@@ -50,34 +50,6 @@ void SGD<T>::step() {
       w[k] -= lr * (o.nesterov ? d + mu * b[k] : b[k]);
     }
   });
-  ++steps_;
-}
-
-template <class T>
-std::vector<Tensor<T>> SGD<T>::momentum_buffers() const {
-  const std::vector<Var<T>> params = this->all_parameters();
-  std::vector<Tensor<T>> buffers(params.size());
-  const OptimizerState<T> s = this->state();
-  for (const auto& [name, tensor] : s.tensors)
-    buffers[std::stoul(name.substr(0, name.find('.')))] = tensor;
-  return buffers;
-}
-
-template <class T>
-void SGD<T>::set_state(std::vector<Tensor<T>> buffers, std::size_t steps) {
-  const std::vector<Var<T>> params = this->all_parameters();
-  if (buffers.size() != params.size())
-    throw std::invalid_argument("SGD::set_state: " + std::to_string(buffers.size()) +
-                                " momentum buffers for " + std::to_string(params.size()) +
-                                " parameters");
-  OptimizerState<T> s;
-  for (std::size_t i = 0; i < buffers.size(); ++i)
-    if (buffers[i].defined()) {
-      s.tensors.emplace_back(std::to_string(i) + ".momentum_buffer", std::move(buffers[i]));
-      s.counts.emplace_back(std::to_string(i) + ".step", steps);
-    }
-  this->load_state(s);
-  steps_ = steps;
 }
 
 template class SGD<float>;

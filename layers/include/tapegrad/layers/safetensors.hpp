@@ -44,6 +44,10 @@ void save_tensors(const std::string& path, const TensorFile& file);
 // and the data's length — all before the data are read.
 TensorFile load_tensors(const std::string& path);
 
+// `s` as a JSON string, for error messages that echo a name read from a file: quoted, with
+// control characters (newlines, escape codes) escaped, so it cannot forge lines or codes.
+std::string quote(const std::string& s);
+
 // Writes `contents` to `path` atomically: a temporary file `path`.tmp-PID in the same folder,
 // flushed and synced, then renamed over `path`. On failure the old file is untouched and the
 // error names the path. Temporary files of `path` that a killed save left behind (named so,

@@ -14,7 +14,7 @@
 #include "tapegrad/layers/module.hpp"
 #include "tapegrad/train/dataset.hpp"
 #include "tapegrad/train/metrics.hpp"
-#include "tapegrad/train/sgd.hpp"
+#include "tapegrad/train/optimizer.hpp"
 
 namespace tapegrad {
 
@@ -35,14 +35,18 @@ struct TrainingState {
 
 // `rng` is the shuffling stream as it stood at the start of epoch `state.epoch + 1`, before
 // that epoch's shuffle.
+// The optimiser is saved by its name and its state (tensors "optimizer.<i>.<name>", counts in
+// the metadata), whichever optimiser it is.
 void save_checkpoint(const std::string& path, const nn::Module<float>& model,
-                     const SGD<float>& optimizer, const ShuffleRng& rng,
+                     const Optimizer<float>& optimizer, const ShuffleRng& rng,
                      const TrainingState& state);
 
 // Restores model, optimiser and shuffling stream from `path` and returns the rest. Checks the
 // file first (format, every field, every tensor's presence and shape): on error nothing is
-// changed, and the error names the file and the field or tensor.
+// changed, and the error names the file and the field or tensor. The optimiser must be of the
+// kind that wrote the checkpoint. Checkpoints of formats 1 and 2 (SGD's momentum buffers as
+// "momentum.<parameter name>") still load into SGD.
 TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
-                              SGD<float>& optimizer, ShuffleRng& rng);
+                              Optimizer<float>& optimizer, ShuffleRng& rng);
 
 }  // namespace tapegrad

@@ -34,19 +34,11 @@ class SGD : public Optimizer<T> {
   std::string name() const override { return "SGD"; }
   const SgdOptions& options(std::size_t group = 0) const { return options_.at(group); }
 
-  // Steps taken (calls of step()).
-  std::size_t steps() const { return steps_; }
-  // Momentum buffers per parameter (undefined before its first step with momentum), and a way
-  // back, for checkpoints written before optimisers kept their state by name.
-  std::vector<Tensor<T>> momentum_buffers() const;
-  void set_state(std::vector<Tensor<T>> buffers, std::size_t steps);
-
  protected:
   std::vector<std::string> state_names(std::size_t group) const override;
 
  private:
   std::vector<SgdOptions> options_;
-  std::size_t steps_ = 0;
 };
 
 extern template class SGD<float>;
