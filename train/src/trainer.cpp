@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tapegrad/autodiff/losses.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
 #include "tapegrad/train/checkpoint.hpp"
 #include "text.hpp"
 
@@ -28,7 +29,7 @@ std::size_t count_correct(const Tensor<float>& logits, const std::vector<std::in
   std::size_t correct = 0;
   for (std::size_t r = 0; r < labels.size(); ++r) {
     const float* row = logits.data() + r * k;
-    const std::size_t best = static_cast<std::size_t>(std::max_element(row, row + k) - row);
+    const std::size_t best = argmax(row, k);
     correct += static_cast<std::int64_t>(best) == labels[r];
   }
   return correct;
@@ -112,7 +113,7 @@ Evaluation evaluate_classifier(nn::Module<float>& model, const Dataset& data,
     correct += count_correct(logits.value(), batch.labels);
     for (std::size_t r = 0; r < batch.size(); ++r) {
       const float* row = logits.value().data() + r * k;
-      const std::size_t predicted = static_cast<std::size_t>(std::max_element(row, row + k) - row);
+      const std::size_t predicted = argmax(row, k);
       ++e.confusion[static_cast<std::size_t>(batch.labels[r])][predicted];
     }
   }
