@@ -80,6 +80,31 @@ check "resume from the checkpoint" 0 "resumed from" -- "$bin" train --model mlp:
   --test "$dir/test.csv" --epochs 6 --batch 16 --lr 0.05 --out "$dir/run2" --progress none \
   --val-split 0.1 --resume "$dir/run/checkpoint.safetensors"
 
+# Every optimizer trains; a flag that does not apply to the chosen one is refused by name; a
+# resumed Adam run goes on from the checkpoint's state; the plateau schedule runs.
+for opt in sgd adam adamw rmsprop adagrad; do
+  check "train with --optimizer $opt" 0 "test accuracy 1.0000" -- "$bin" train --model mlp:4-8-2 \
+    --data "$dir/train.csv" --test "$dir/test.csv" --epochs 4 --batch 16 --optimizer $opt --lr 0.03 \
+    --out "$dir/opt-$opt" --progress none --clip-grad-norm 5 --no-decay-bias-norm
+done
+check "optimizer settings are printed" 0 "adam: lr 0.01, betas 0.8,0.99 \(AMSGrad\), eps 1e-06" -- \
+  "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" --test "$dir/test.csv" --epochs 1 \
+  --optimizer adam --lr 0.01 --betas 0.8,0.99 --amsgrad --eps 1e-6 --out "$dir/o" --progress none
+check "--betas does not apply to sgd" 1 "--betas does not apply to --optimizer sgd \(only to adam and adamw\)" -- \
+  "$bin" train --betas 0.9,0.99 --data "$dir/train.csv" --test "$dir/test.csv" --model mlp:4-8-2 --out "$dir/o"
+check "bad --betas" 1 "--betas: '0.9' is not two numbers in \[0, 1\)" -- "$bin" train --optimizer adam \
+  --betas 0.9 --data "$dir/train.csv" --test "$dir/test.csv" --model mlp:4-8-2 --out "$dir/o"
+check "unknown optimizer" 2 "--optimizer: .*sgd" -- "$bin" train --optimizer lbfgs
+check "resume Adam" 0 "resumed from" -- "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" \
+  --test "$dir/test.csv" --epochs 6 --batch 16 --optimizer adam --out "$dir/opt-adam" --progress none \
+  --clip-grad-norm 5 --no-decay-bias-norm --resume "$dir/opt-adam/checkpoint.safetensors"
+check "resume Adam's checkpoint with SGD" 1 "holds the state of \"Adam\", but this run uses SGD" -- \
+  "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" --test "$dir/test.csv" --epochs 6 \
+  --out "$dir/o" --progress none --resume "$dir/opt-adam/checkpoint.safetensors"
+check "plateau schedule" 0 "test accuracy 1.0000" -- "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" \
+  --test "$dir/test.csv" --epochs 4 --batch 16 --schedule plateau:0.5:0 --val-split 0.1 --out "$dir/o" \
+  --progress none
+
 # Errors about the test file name it; labels are bounded by the model, not by the data.
 cut -d, -f2- "$dir/test.csv" >"$dir/narrow.csv"
 check "test file of the wrong width" 1 "narrow.csv has samples of shape \[3\]" -- "$bin" eval \

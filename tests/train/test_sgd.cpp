@@ -106,3 +106,33 @@ TEST_CASE("schedule: step decay after a warm-up counts its epochs from the warm-
       CHECK(s.lr_at(0.1, step, 50, 7) == doctest::Approx(torch_lr[i].second).epsilon(1e-12));
     }
 }
+
+TEST_CASE("schedule: exponential decay per epoch, as ExponentialLR") {
+  const LrSchedule s = LrSchedule::parse("exponential:0.9");
+  // PyTorch 1.13's ExponentialLR(gamma=0.9) over epochs 0..3: 1, 0.9, 0.81, 0.729.
+  const double expected[] = {1.0, 0.9, 0.81, 0.7290000000000001};
+  for (std::size_t epoch = 0; epoch < 4; ++epoch) {
+    CHECK(s.lr_at(1.0, epoch * 10, 40, 10) == doctest::Approx(expected[epoch]).epsilon(1e-15));
+    CHECK(s.lr_at(1.0, epoch * 10 + 9, 40, 10) == doctest::Approx(expected[epoch]).epsilon(1e-15));
+  }
+  CHECK(LrSchedule::parse("exponential").gamma == 0.9);
+}
+
+TEST_CASE("schedule: reduce on plateau follows ReduceLROnPlateau epoch by epoch") {
+  const LrSchedule s = LrSchedule::parse("plateau:0.5:2:0.1");
+  LrSchedule with_cooldown = s;
+  with_cooldown.cooldown = 1;
+  const double losses[] = {1.0, 0.9, 0.9, 0.95, 0.9, 0.89995, 0.8, 0.8, 0.8, 0.8, 0.8,
+                           0.8, 0.8, 0.8, 0.8,  0.8, 0.8,     0.8, 0.8, 0.8, NAN, 0.1};
+  // PyTorch 1.13: ReduceLROnPlateau(factor=0.5, patience=2, cooldown=1, min_lr=0.1), lr 1,
+  // scheduler.step(loss) after each epoch; the rate then:
+  const double expected[] = {1.0,  1.0,  1.0,   1.0,   0.5,   0.5,   0.5, 0.5, 0.5, 0.25, 0.25,
+                             0.25, 0.25, 0.125, 0.125, 0.125, 0.125, 0.1, 0.1, 0.1, 0.1,  0.1};
+  PlateauState state;
+  for (std::size_t e = 0; e < sizeof losses / sizeof losses[0]; ++e) {
+    state.observe(losses[e], with_cooldown);
+    CHECK(with_cooldown.lr_at(1.0, 0, 100, 10, state.reductions) == expected[e]);
+  }
+  CHECK_THROWS_WITH(LrSchedule::parse("plateau:2"),
+                    "schedule \"plateau:2\": the plateau factor must be < 1");
+}

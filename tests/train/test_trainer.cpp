@@ -37,7 +37,8 @@ TrainOptions quiet(std::size_t epochs) {
   TrainOptions o;
   o.epochs = epochs;
   o.batch_size = 16;
-  o.sgd = {0.05, 0.9, 0.0, false, 0.0};
+  o.optimizer.lr = 0.05;
+  o.optimizer.momentum = 0.9;
   o.progress = TrainOptions::Progress::none;
   static std::ostringstream sink;
   o.log = &sink;
@@ -91,6 +92,31 @@ TEST_CASE(
   CHECK(r.best_epoch == full.best_epoch);
   for (std::size_t i = 0; i < straight->parameters().size(); ++i)
     test::check_close(resumed->parameters()[i].value(), straight->parameters()[i].value(), 0);
+  std::remove(ckpt.c_str());
+}
+
+TEST_CASE("trainer: Adam with clipping, decay groups and a plateau schedule resumes exactly") {
+  const Dataset train = blobs(120, 24), val = blobs(60, 25);
+  const std::string ckpt = "/tmp/tapegrad_test_ckpt_adam.safetensors";
+  TrainOptions o = quiet(6);
+  o.optimizer.kind = OptimizerSpec::Kind::adamw;
+  o.optimizer.lr = 0.02;
+  o.optimizer.no_decay_bias_norm = true;
+  o.clip_grad_norm = 0.5;
+  o.schedule = LrSchedule::parse("plateau:0.5:0");
+  o.schedule.threshold = 0.5;  // every epoch short of halving the loss is bad: reductions happen
+  auto straight = model(26);
+  const TrainResult full = train_classifier(*straight, train, &val, o);
+  CHECK(full.history.back().lr < full.history.front().lr);  // the plateau schedule reduced
+  TrainOptions first = o;
+  first.checkpoint_path = ckpt;
+  first.max_steps = 3 * 8 + 3;  // inside epoch 4
+  auto interrupted = model(26);
+  train_classifier(*interrupted, train, &val, first);
+  auto resumed = model(27);
+  train_classifier(*resumed, train, &val, o, ckpt);
+  for (std::size_t i = 0; i < straight->parameters().size(); ++i)
+    CHECK(test::bit_identical(resumed->parameters()[i].value(), straight->parameters()[i].value()));
   std::remove(ckpt.c_str());
 }
 

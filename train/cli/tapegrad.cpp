@@ -146,6 +146,80 @@ void print_evaluation(const Evaluation& e, std::size_t n) {
 
 }  // namespace
 
+// The values of the optimiser flags, and the options that say whether each was given.
+struct OptimizerFlags {
+  double lr, momentum;
+  bool nesterov;
+  double weight_decay;
+  std::string betas;
+  double eps, alpha;
+  bool amsgrad;
+};
+struct OptimizerFlagOptions {
+  CLI::Option *lr, *momentum, *nesterov, *weight_decay, *betas, *eps, *alpha, *amsgrad;
+};
+
+// The optimiser the flags ask for: for SGD the recipe's settings, for another optimiser
+// PyTorch's defaults, each replaced by the flags given. A flag that does not apply to the
+// optimiser is refused, naming both.
+OptimizerSpec optimizer_from_flags(const std::string& name, const OptimizerSpec& recipe,
+                                   const OptimizerFlagOptions& given, const OptimizerFlags& v) {
+  using Kind = OptimizerSpec::Kind;
+  OptimizerSpec s;
+  s.kind = OptimizerSpec::parse_kind(name);
+  if (s.kind == Kind::sgd)
+    s = recipe;
+  else
+    s.lr = s.kind == Kind::adam || s.kind == Kind::adamw ? 1e-3 : 1e-2;
+  s.kind = OptimizerSpec::parse_kind(name);
+  s.no_decay_bias_norm = recipe.no_decay_bias_norm;
+  auto applies = [&](CLI::Option* o, std::initializer_list<Kind> kinds, const char* which) {
+    if (o->count() == 0) return false;
+    for (Kind k : kinds)
+      if (k == s.kind) return true;
+    throw std::invalid_argument(o->get_name() + " does not apply to --optimizer " + name +
+                                " (only to " + which + ")");
+  };
+  if (given.lr->count()) s.lr = v.lr;
+  if (given.weight_decay->count()) s.weight_decay = v.weight_decay;
+  if (applies(given.momentum, {Kind::sgd, Kind::rmsprop}, "sgd and rmsprop"))
+    s.momentum = v.momentum;
+  if (applies(given.nesterov, {Kind::sgd}, "sgd")) s.nesterov = v.nesterov;
+  if (applies(given.amsgrad, {Kind::adam, Kind::adamw}, "adam and adamw")) s.amsgrad = v.amsgrad;
+  if (applies(given.alpha, {Kind::rmsprop}, "rmsprop")) s.alpha = v.alpha;
+  if (applies(given.eps, {Kind::adam, Kind::adamw, Kind::rmsprop, Kind::adagrad},
+              "adam, adamw, rmsprop and adagrad"))
+    s.eps = v.eps;
+  if (applies(given.betas, {Kind::adam, Kind::adamw}, "adam and adamw")) {
+    const std::size_t comma = v.betas.find(',');
+    double b1 = -1, b2 = -1;
+    if (comma == std::string::npos || !parse_number(v.betas.substr(0, comma), b1) ||
+        !parse_number(v.betas.substr(comma + 1), b2) || !(b1 >= 0 && b1 < 1) ||
+        !(b2 >= 0 && b2 < 1))
+      throw std::invalid_argument("--betas: '" + v.betas +
+                                  "' is not two numbers in [0, 1) separated by a comma");
+    s.beta1 = b1;
+    s.beta2 = b2;
+  }
+  return s;
+}
+
+// "sgd: lr 0.05, momentum 0.9 (Nesterov), weight decay 0.0005", and so on.
+std::string describe(const OptimizerSpec& s) {
+  using Kind = OptimizerSpec::Kind;
+  std::ostringstream text;
+  text << OptimizerSpec::name_of(s.kind) << ": lr " << s.lr;
+  if (s.kind == Kind::sgd || (s.kind == Kind::rmsprop && s.momentum > 0))
+    text << ", momentum " << s.momentum << (s.nesterov ? " (Nesterov)" : "");
+  if (s.kind == Kind::adam || s.kind == Kind::adamw)
+    text << ", betas " << s.beta1 << "," << s.beta2 << (s.amsgrad ? " (AMSGrad)" : "");
+  if (s.kind == Kind::rmsprop) text << ", alpha " << s.alpha;
+  if (s.eps) text << ", eps " << *s.eps;
+  if (s.weight_decay) text << ", weight decay " << *s.weight_decay;
+  if (s.no_decay_bias_norm) text << " (none on biases and norms)";
+  return text.str();
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"tapegrad: train and evaluate small neural networks"};
   app.require_subcommand(1);
@@ -158,6 +232,10 @@ int main(int argc, char** argv) {
   DataOptions data;
   TrainOptions opts = default_train_options();
   std::string out = "out", init, resume, schedule = "cosine", progress = "auto";
+  std::string optimizer = "sgd", betas;
+  double lr = opts.optimizer.lr, momentum = opts.optimizer.momentum,
+         weight_decay = opts.optimizer.weight_decay.value_or(0), eps = 0, alpha = 0.99;
+  bool nesterov = opts.optimizer.nesterov, amsgrad = false;
   double val_split = 0.0;
   std::uint64_t seed = 0;
   bool no_shuffle = false;
@@ -169,21 +247,55 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--batch", opts.batch_size, "batch size")
       ->capture_default_str()
       ->check(positive_count);
-  train_cmd->add_option("--lr", opts.sgd.lr, "learning rate")
+  train_cmd
+      ->add_option("--optimizer", optimizer,
+                   "sgd, adam, adamw, rmsprop or adagrad, with PyTorch's update rules; the "
+                   "defaults below are the SGD recipe's, and another optimizer takes PyTorch's "
+                   "defaults for any setting not given")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"sgd", "adam", "adamw", "rmsprop", "adagrad"}));
+  CLI::Option* lr_opt = train_cmd->add_option("--lr", lr, "learning rate")
+                            ->capture_default_str()
+                            ->check(non_negative);
+  CLI::Option* momentum_opt =
+      train_cmd->add_option("--momentum", momentum, "momentum (sgd, rmsprop)")
+          ->capture_default_str()
+          ->check(non_negative);
+  CLI::Option* nesterov_opt =
+      train_cmd->add_flag("--nesterov,!--no-nesterov", nesterov, "Nesterov momentum (sgd)")
+          ->capture_default_str();
+  CLI::Option* decay_opt =
+      train_cmd
+          ->add_option("--weight-decay", weight_decay,
+                       "weight decay: L2 added to the gradient, decoupled for adamw")
+          ->capture_default_str()
+          ->check(non_negative);
+  CLI::Option* betas_opt = train_cmd->add_option(
+      "--betas", betas, "B1,B2: the moving averages' factors (adam, adamw; default 0.9,0.999)");
+  CLI::Option* eps_opt =
+      train_cmd
+          ->add_option("--eps", eps,
+                       "added to the denominator (adam, adamw, rmsprop: 1e-8; adagrad: 1e-10)")
+          ->check(non_negative);
+  CLI::Option* alpha_opt =
+      train_cmd->add_option("--alpha", alpha, "smoothing of the squared gradients (rmsprop)")
+          ->capture_default_str()
+          ->check(number_in(0.0, 1.0));
+  CLI::Option* amsgrad_opt =
+      train_cmd->add_flag("--amsgrad", amsgrad, "the AMSGrad variant (adam, adamw)");
+  train_cmd
+      ->add_option("--clip-grad-norm", opts.clip_grad_norm,
+                   "scale the gradients to this global 2-norm at most before each step (0: off)")
       ->capture_default_str()
       ->check(non_negative);
-  train_cmd->add_option("--momentum", opts.sgd.momentum, "SGD momentum")
-      ->capture_default_str()
-      ->check(non_negative);
-  train_cmd->add_flag("--nesterov,!--no-nesterov", opts.sgd.nesterov, "Nesterov momentum")
-      ->capture_default_str();
-  train_cmd->add_option("--weight-decay", opts.sgd.weight_decay, "L2 weight decay")
-      ->capture_default_str()
-      ->check(non_negative);
+  train_cmd->add_flag("--no-decay-bias-norm", opts.optimizer.no_decay_bias_norm,
+                      "no weight decay on biases and normalisation weights");
   train_cmd
       ->add_option("--schedule", schedule,
-                   "learning-rate schedule: constant, step[:EPOCHS[:GAMMA]], cosine[:MIN_LR], "
-                   "each optionally followed by ,warmup:STEPS")
+                   "learning-rate schedule: constant, step[:EPOCHS[:GAMMA]], "
+                   "exponential[:GAMMA], cosine[:MIN_LR] or plateau[:GAMMA[:PATIENCE[:MIN_LR]]] "
+                   "(on the validation loss, else the training loss), each optionally followed "
+                   "by ,warmup:STEPS")
       ->capture_default_str();
   train_cmd->add_option("--seed", seed, "seed of the initial weights and of the shuffling")
       ->capture_default_str()
@@ -264,6 +376,10 @@ int main(int argc, char** argv) {
       require_finite_parameters(*spec.model, init);
     }
     opts.schedule = LrSchedule::parse(schedule);
+    opts.optimizer = optimizer_from_flags(
+        optimizer, opts.optimizer,
+        {lr_opt, momentum_opt, nesterov_opt, decay_opt, betas_opt, eps_opt, alpha_opt, amsgrad_opt},
+        {lr, momentum, nesterov, weight_decay, betas, eps, alpha, amsgrad});
     opts.seed = seed;
     opts.shuffle = !no_shuffle;
     opts.progress = progress == "bar"     ? TrainOptions::Progress::bar
@@ -278,11 +394,9 @@ int main(int argc, char** argv) {
     Dataset fit = std::move(train_set), validation;
     if (val_split > 0) std::tie(fit, validation) = split_validation(fit, val_split, seed);
     std::printf(
-        "training %s on %zu samples (%s): epochs %zu, batch %zu, lr %g, momentum %g%s, "
-        "weight decay %g, schedule %s, seed %llu\n",
+        "training %s on %zu samples (%s): epochs %zu, batch %zu, %s, schedule %s, seed %llu\n",
         model_text.c_str(), fit.size(), data.data.c_str(), opts.epochs, opts.batch_size,
-        opts.sgd.lr, opts.sgd.momentum, opts.sgd.nesterov ? " (Nesterov)" : "",
-        opts.sgd.weight_decay, schedule.c_str(), static_cast<unsigned long long>(seed));
+        describe(opts.optimizer).c_str(), schedule.c_str(), static_cast<unsigned long long>(seed));
     std::fflush(stdout);
     const TrainResult r =
         train_classifier(*spec.model, fit, val_split > 0 ? &validation : nullptr, opts, resume);

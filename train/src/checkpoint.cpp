@@ -91,7 +91,11 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                    {"epoch_batches", std::to_string(state.epoch_batches)},
                    {"epoch_loss_sum", exact(state.epoch_loss_sum)},
                    {"epoch_correct", std::to_string(state.epoch_correct)},
-                   {"epoch_seen", std::to_string(state.epoch_seen)}};
+                   {"epoch_seen", std::to_string(state.epoch_seen)},
+                   {"plateau_best", exact(state.plateau.best)},
+                   {"plateau_bad_epochs", std::to_string(state.plateau.bad_epochs)},
+                   {"plateau_cooldown_left", std::to_string(state.plateau.cooldown_left)},
+                   {"plateau_reductions", std::to_string(state.plateau.reductions)}};
   const OptimizerState<float> optimizer_state = optimizer.state();
   for (const auto& [name, tensor] : optimizer_state.tensors) {
     StoredTensor t;
@@ -126,6 +130,12 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
     s.epoch_loss_sum = parse_exact(path, "epoch_loss_sum", field(file, path, "epoch_loss_sum"));
     s.epoch_correct = count("epoch_correct");
     s.epoch_seen = count("epoch_seen");
+  }
+  if (!format_1 && !format_2) {
+    s.plateau.best = parse_exact(path, "plateau_best", field(file, path, "plateau_best"));
+    s.plateau.bad_epochs = count("plateau_bad_epochs");
+    s.plateau.cooldown_left = count("plateau_cooldown_left");
+    s.plateau.reductions = count("plateau_reductions");
   }
   try {
     s.history = parse_metrics_csv(field(file, path, "metrics_csv"));

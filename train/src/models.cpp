@@ -82,7 +82,11 @@ TrainOptions default_train_options() {
   TrainOptions o;
   o.epochs = 15;
   o.batch_size = 64;
-  o.sgd = SgdOptions{0.05, 0.9, 0.0, true, 5e-4};
+  o.optimizer.kind = OptimizerSpec::Kind::sgd;
+  o.optimizer.lr = 0.05;
+  o.optimizer.momentum = 0.9;
+  o.optimizer.nesterov = true;
+  o.optimizer.weight_decay = 5e-4;
   o.schedule = LrSchedule::parse("cosine");
   return o;
 }

@@ -55,20 +55,31 @@ LrSchedule LrSchedule::parse(const std::string& text) {
       if (f.size() > 2) s.gamma = parse_number(text, f[2]);
       if (s.step_epochs == 0)
         throw std::invalid_argument("schedule \"" + text + "\": step epochs must be > 0");
+    } else if (f[0] == "exponential" && f.size() <= 2) {
+      s.kind = Kind::exponential;
+      s.gamma = f.size() > 1 ? parse_number(text, f[1]) : 0.9;
     } else if (f[0] == "cosine" && f.size() <= 2) {
       s.kind = Kind::cosine;
       if (f.size() > 1) s.min_lr = parse_number(text, f[1]);
+    } else if (f[0] == "plateau" && f.size() <= 4) {
+      s.kind = Kind::plateau;
+      s.gamma = f.size() > 1 ? parse_number(text, f[1]) : 0.1;
+      if (f.size() > 2) s.patience = parse_count(text, f[2]);
+      if (f.size() > 3) s.min_lr = parse_number(text, f[3]);
+      if (s.gamma >= 1)
+        throw std::invalid_argument("schedule \"" + text + "\": the plateau factor must be < 1");
     } else {
-      throw std::invalid_argument("schedule \"" + text +
-                                  "\": expected constant, step[:EPOCHS[:GAMMA]] or "
-                                  "cosine[:MIN_LR], optionally followed by ,warmup:STEPS");
+      throw std::invalid_argument(
+          "schedule \"" + text +
+          "\": expected constant, step[:EPOCHS[:GAMMA]], exponential[:GAMMA], cosine[:MIN_LR] "
+          "or plateau[:GAMMA[:PATIENCE[:MIN_LR]]], optionally followed by ,warmup:STEPS");
     }
   }
   return s;
 }
 
 double LrSchedule::lr_at(double base_lr, std::size_t step, std::size_t total_steps,
-                         std::size_t steps_per_epoch) const {
+                         std::size_t steps_per_epoch, std::size_t reductions) const {
   if (step < warmup_steps) {
     const double t = static_cast<double>(step) / static_cast<double>(warmup_steps);
     return base_lr * (warmup_start + (1 - warmup_start) * t);
@@ -83,6 +94,12 @@ double LrSchedule::lr_at(double base_lr, std::size_t step, std::size_t total_ste
       const std::size_t decays = period ? (step - warmup_steps) / period : 0;
       return base_lr * std::pow(gamma, static_cast<double>(decays));
     }
+    case Kind::exponential: {
+      const std::size_t epochs = steps_per_epoch ? (step - warmup_steps) / steps_per_epoch : 0;
+      return base_lr * std::pow(gamma, static_cast<double>(epochs));
+    }
+    case Kind::plateau:
+      return std::max(base_lr * std::pow(gamma, static_cast<double>(reductions)), min_lr);
     case Kind::cosine: {
       const std::size_t span = total_steps > warmup_steps ? total_steps - warmup_steps : 1;
       const double t = static_cast<double>(step - warmup_steps) / static_cast<double>(span);
@@ -90,6 +107,24 @@ double LrSchedule::lr_at(double base_lr, std::size_t step, std::size_t total_ste
     }
   }
   return base_lr;
+}
+
+bool PlateauState::observe(double loss, const LrSchedule& schedule) {
+  if (loss < best * (1 - schedule.threshold)) {
+    best = loss;
+    bad_epochs = 0;
+  } else {
+    ++bad_epochs;
+  }
+  if (cooldown_left > 0) {
+    --cooldown_left;
+    bad_epochs = 0;
+  }
+  if (bad_epochs <= schedule.patience) return false;
+  ++reductions;
+  cooldown_left = schedule.cooldown;
+  bad_epochs = 0;
+  return true;
 }
 
 }  // namespace tapegrad

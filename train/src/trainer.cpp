@@ -12,6 +12,7 @@
 #include "tapegrad/autodiff/losses.hpp"
 #include "tapegrad/autodiff/reduce.hpp"
 #include "tapegrad/train/checkpoint.hpp"
+#include "tapegrad/train/clip_grad.hpp"
 #include "text.hpp"
 
 namespace tapegrad {
@@ -141,7 +142,11 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
   if (options.epochs == 0) throw std::invalid_argument("train: epochs must be > 0");
   std::ostream& log = options.log ? *options.log : std::cout;
   std::vector<Var<float>> params = model.parameters();
-  SGD<float> optimizer(params, options.sgd);
+  const std::unique_ptr<Optimizer<float>> optimizer_owner =
+      make_optimizer(options.optimizer, model);
+  Optimizer<float>& optimizer = *optimizer_owner;
+  if (!(options.clip_grad_norm >= 0))
+    throw std::invalid_argument("train: clip_grad_norm must be >= 0");
   DataLoader loader(train, {options.batch_size, options.shuffle, options.seed, false});
   const std::size_t steps_per_epoch = loader.batches();
   std::size_t total_steps = 0;
@@ -189,11 +194,13 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     const std::size_t seen_before = seen;  // samples of this epoch taken before a resume
     const auto start = Clock::now();
     ProgressBar progress(epoch, options.epochs, steps_per_epoch);
-    double lr = options.sgd.lr;
+    double lr = optimizer.lr(0);
     while (loader.next(batch)) {
       if (options.max_steps && step >= options.max_steps) break;
-      lr = options.schedule.lr_at(options.sgd.lr, step, total_steps, steps_per_epoch);
-      optimizer.set_lr(lr);
+      for (std::size_t g = 0; g < optimizer.group_count(); ++g)
+        optimizer.set_lr(g, options.schedule.lr_at(optimizer.initial_lr(g), step, total_steps,
+                                                   steps_per_epoch, state.plateau.reductions));
+      lr = optimizer.lr(0);
       const std::size_t b = batch.size();
       // The step, as the math reads: forward, loss, backward, update, clear the gradients.
       Var<float> logits = model(Var<float>(batch.inputs));
@@ -206,6 +213,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
                             " of " + std::to_string(steps_per_epoch) + " (learning rate " +
                             std::to_string(lr) + "); lower the learning rate or check the data");
       loss.backward();
+      if (options.clip_grad_norm > 0) clip_grad_norm(params, options.clip_grad_norm);
       optimizer.step();
       optimizer.zero_grad();
       ++step;
@@ -250,6 +258,8 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
       }
     }
     result.history.push_back(m);
+    if (options.schedule.kind == LrSchedule::Kind::plateau)
+      state.plateau.observe(validation ? m.val_loss : m.train_loss, options.schedule);
 
     std::ostringstream line;
     line.setf(std::ios::fixed);

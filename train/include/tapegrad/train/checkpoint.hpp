@@ -15,6 +15,7 @@
 #include "tapegrad/train/dataset.hpp"
 #include "tapegrad/train/metrics.hpp"
 #include "tapegrad/train/optimizer.hpp"
+#include "tapegrad/train/schedule.hpp"
 
 namespace tapegrad {
 
@@ -31,6 +32,7 @@ struct TrainingState {
   std::size_t epoch_batches = 0;
   double epoch_loss_sum = 0;
   std::size_t epoch_correct = 0, epoch_seen = 0;
+  PlateauState plateau;  // the plateau schedule's memory (unused by other schedules)
 };
 
 // `rng` is the shuffling stream as it stood at the start of epoch `state.epoch + 1`, before

@@ -12,9 +12,9 @@
 
 #include "tapegrad/layers/module.hpp"
 #include "tapegrad/train/dataset.hpp"
+#include "tapegrad/train/make_optimizer.hpp"
 #include "tapegrad/train/metrics.hpp"
 #include "tapegrad/train/schedule.hpp"
-#include "tapegrad/train/sgd.hpp"
 
 namespace tapegrad {
 
@@ -27,7 +27,12 @@ class TrainingError : public std::runtime_error {
 struct TrainOptions {
   std::size_t epochs = 15;
   std::size_t batch_size = 64;
-  SgdOptions sgd{0.05, 0.9, 0.0, false, 0.0};
+  OptimizerSpec optimizer;  // SGD at lr 0.05 unless set
+  // Before each step, scale the gradients to this global 2-norm at most (0: never), as
+  // torch.nn.utils.clip_grad_norm_.
+  double clip_grad_norm = 0.0;
+  // Each group's rate follows it from the group's initial rate. A plateau schedule watches the
+  // validation loss, or the training loss when there is no validation set.
   LrSchedule schedule;
   std::uint64_t seed = 0;  // the shuffling stream
   bool shuffle = true;
