@@ -16,6 +16,14 @@ std::vector<std::pair<std::string, Var<T>>> Module<T>::named_parameters() const 
 }
 
 template <class T>
+std::vector<std::pair<std::string, Buffer<T>>> Module<T>::named_buffers() const {
+  std::vector<std::pair<std::string, Buffer<T>>> all = buffers_;
+  for (const auto& [child_name, child] : children_)
+    for (auto& [name, b] : child->named_buffers()) all.emplace_back(child_name + "." + name, b);
+  return all;
+}
+
+template <class T>
 std::vector<Var<T>> Module<T>::parameters() const {
   std::vector<Var<T>> all;
   for (auto& [name, p] : named_parameters()) all.push_back(p);
@@ -49,6 +57,16 @@ Var<T> Module<T>::register_parameter(const std::string& name, Tensor<T> value) {
     if (existing == name) throw std::logic_error("register_parameter: \"" + name + "\" twice");
   params_.emplace_back(name, Var<T>::parameter(std::move(value)));
   return params_.back().second;
+}
+
+template <class T>
+void Module<T>::register_buffer(const std::string& name, Tensor<T>& tensor, bool is_count) {
+  for (const auto& [existing, b] : buffers_)
+    if (existing == name) throw std::logic_error("register_buffer: \"" + name + "\" twice");
+  for (const auto& [existing, p] : params_)
+    if (existing == name)
+      throw std::logic_error("register_buffer: \"" + name + "\" is a parameter already");
+  buffers_.emplace_back(name, Buffer<T>{&tensor, is_count});
 }
 
 template <class T>

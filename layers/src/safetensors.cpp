@@ -158,9 +158,19 @@ void save_tensors(const std::string& path, const TensorFile& file) {
   for (const auto* entry : order) {
     const StoredTensor& t = entry->second;
     const bool f32 = t.f32.defined();
-    const char* bytes = f32 ? reinterpret_cast<const char*>(t.f32.data())
-                            : reinterpret_cast<const char*>(t.f64.data());
-    const std::size_t size = f32 ? t.f32.numel() * 4 : t.f64.numel() * 8;
+    std::vector<std::int64_t> counts;  // I64: the doubles as integers
+    if (t.i64.defined())
+      for (double v : t.i64) {
+        if (!(std::abs(v) <= 9007199254740992.0) || v != std::floor(v))
+          throw std::invalid_argument(path + ": tensor " + quote(entry->first) +
+                                      " is I64 but holds " + std::to_string(v) +
+                                      ", not a whole number within 2^53");
+        counts.push_back(static_cast<std::int64_t>(v));
+      }
+    const char* bytes = f32               ? reinterpret_cast<const char*>(t.f32.data())
+                        : t.i64.defined() ? reinterpret_cast<const char*>(counts.data())
+                                          : reinterpret_cast<const char*>(t.f64.data());
+    const std::size_t size = f32 ? t.f32.numel() * 4 : t.shape().numel() * 8;
     if (header.size() > 1) header += ",";
     header += quote(entry->first) + ":{\"dtype\":\"" + t.dtype() +
               "\",\"shape\":" + shape_json(t.shape()) + ",\"data_offsets\":[" +
@@ -220,7 +230,7 @@ TensorFile load_tensors(const std::string& path) {
     std::uint64_t begin, end;
     std::string name;
     Shape shape;
-    bool f32;
+    std::string dtype;
   };
   std::vector<Span> spans;
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -241,9 +251,9 @@ TensorFile load_tensors(const std::string& path) {
       throw file_error(path, what + "needs dtype, shape and data_offsets");
     if (!v["dtype"].is_string()) throw file_error(path, what + "dtype is not a string");
     const std::string dtype = v["dtype"].get<std::string>();
-    if (dtype != "F32" && dtype != "F64")
+    if (dtype != "F32" && dtype != "F64" && dtype != "I64")
       throw file_error(
-          path, what + "unsupported dtype " + quote(dtype) + " (tapegrad reads F32 and F64)");
+          path, what + "unsupported dtype " + quote(dtype) + " (tapegrad reads F32, F64 and I64)");
     const nlohmann::json& js = v["shape"];
     const nlohmann::json& jo = v["data_offsets"];
     if (!js.is_array() || js.size() > max_rank)
@@ -271,7 +281,7 @@ TensorFile load_tensors(const std::string& path) {
       throw file_error(path, what + "data_offsets end at " + std::to_string(e) +
                                  " but the data section has " + std::to_string(data_size) +
                                  " bytes: the file is truncated or its header lies");
-    spans.push_back({b, e, name, std::move(shape), esize == 4});
+    spans.push_back({b, e, name, std::move(shape), dtype});
   }
   std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) {
     return x.begin < y.begin || (x.begin == y.begin && x.end < y.end);
@@ -293,15 +303,24 @@ TensorFile load_tensors(const std::string& path) {
   // be allocated and read.
   for (const Span& s : spans) {
     StoredTensor t;
-    void* to = nullptr;
-    if (s.f32) {
+    if (s.dtype == "F32") {
       t.f32 = Tensor<float>(s.shape);
-      to = t.f32.data();
-    } else {
+      if (s.end > s.begin) in.read(data_start + s.begin, t.f32.data(), s.end - s.begin);
+    } else if (s.dtype == "F64") {
       t.f64 = Tensor<double>(s.shape);
-      to = t.f64.data();
+      if (s.end > s.begin) in.read(data_start + s.begin, t.f64.data(), s.end - s.begin);
+    } else {
+      std::vector<std::int64_t> counts(s.shape.numel());
+      if (s.end > s.begin) in.read(data_start + s.begin, counts.data(), s.end - s.begin);
+      t.i64 = Tensor<double>(s.shape);
+      for (std::size_t k = 0; k < counts.size(); ++k) {
+        if (counts[k] > (std::int64_t(1) << 53) || counts[k] < -(std::int64_t(1) << 53))
+          throw file_error(path, "tensor " + quote(s.name) + ": I64 value " +
+                                     std::to_string(counts[k]) + " at element " +
+                                     std::to_string(k) + " is beyond 2^53");
+        t.i64[k] = static_cast<double>(counts[k]);
+      }
     }
-    if (s.end > s.begin) in.read(data_start + s.begin, to, s.end - s.begin);
     file.tensors.emplace_back(s.name, std::move(t));
   }
   std::sort(file.tensors.begin(), file.tensors.end(),
@@ -312,54 +331,125 @@ TensorFile load_tensors(const std::string& path) {
 namespace nn {
 
 template <class T>
+std::vector<std::pair<std::string, StoredTensor>> state_tensors(const Module<T>& module,
+                                                                const std::string& prefix) {
+  std::vector<std::pair<std::string, StoredTensor>> out;
+  auto stored = [](const Tensor<T>& value, bool count) {
+    StoredTensor t;
+    if (count)
+      t.i64 = Tensor<double>::from(value.shape(), value);
+    else if constexpr (std::is_same_v<T, float>)
+      t.f32 = value;
+    else
+      t.f64 = value;
+    return t;
+  };
+  for (const auto& [name, p] : module.named_parameters())
+    out.emplace_back(prefix + name, stored(p.value(), false));
+  for (const auto& [name, b] : module.named_buffers())
+    out.emplace_back(prefix + name, stored(*b.tensor, b.is_count));
+  return out;
+}
+
+namespace {
+// Every parameter's and buffer's tensor, in state_tensors' order, and whether it is a count.
+template <class T>
+std::vector<std::pair<std::string, Buffer<T>>> state_targets(const Module<T>& module) {
+  std::vector<std::pair<std::string, Buffer<T>>> targets;
+  for (auto [name, p] : module.named_parameters())  // a handle: its value is the module's
+    targets.emplace_back(name, Buffer<T>{&p.value(), false});
+  for (const auto& named : module.named_buffers()) targets.push_back(named);
+  return targets;
+}
+}  // namespace
+
+template <class T>
+std::vector<Tensor<T>> checked_state(const Module<T>& module, const TensorFile& file,
+                                     const std::string& path, const std::string& prefix) {
+  const char* want = std::is_same_v<T, float> ? "F32" : "F64";
+  std::vector<Tensor<T>> values;
+  std::set<std::string> expected;
+  for (const auto& [target_name, target] : state_targets(module)) {
+    const std::string name = prefix + target_name;
+    expected.insert(name);
+    const StoredTensor* t = file.find(name);
+    if (!t)
+      throw file_error(path, "tensor " + quote(name) + " of the model is missing from the file");
+    const std::string dtype = t->dtype();
+    if (dtype != want && !(target.is_count && dtype == "I64"))
+      throw file_error(path, "tensor " + quote(name) + " is " + dtype + " but the model is " +
+                                 (target.is_count ? std::string("I64 or ") + want : want));
+    if (t->shape() != target.tensor->shape())
+      throw file_error(path, "tensor " + quote(name) + " has shape " + t->shape().to_string() +
+                                 " but the model's has shape " +
+                                 target.tensor->shape().to_string());
+    const Tensor<double>& wide = dtype == "I64" ? t->i64 : t->f64;
+    if constexpr (std::is_same_v<T, float>)
+      values.push_back(dtype == "F32" ? t->f32 : Tensor<float>::from(wide.shape(), wide));
+    else
+      values.push_back(wide);
+  }
+  for (const auto& [name, t] : file.tensors)
+    if (name.compare(0, prefix.size(), prefix) == 0 && !expected.count(name))
+      throw file_error(
+          path, "tensor " + quote(name) + " in the file is not a parameter or buffer of the model");
+  return values;
+}
+
+template <class T>
+std::vector<Tensor<T>> state_values(const Module<T>& module) {
+  std::vector<Tensor<T>> values;
+  for (const auto& [name, target] : state_targets(module)) values.push_back(*target.tensor);
+  return values;
+}
+
+template <class T>
+void set_state(Module<T>& module, std::vector<Tensor<T>> values) {
+  const auto targets = state_targets(module);
+  if (values.size() != targets.size())
+    throw std::invalid_argument("set_state: " + std::to_string(values.size()) + " values for " +
+                                std::to_string(targets.size()) + " parameters and buffers");
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    if (values[i].shape() != targets[i].second.tensor->shape())
+      throw ShapeError("set_state: " + targets[i].first + " has shape " +
+                       targets[i].second.tensor->shape().to_string() + ", the value " +
+                       values[i].shape().to_string());
+  for (std::size_t i = 0; i < targets.size(); ++i) *targets[i].second.tensor = std::move(values[i]);
+}
+
+template <class T>
+void load_state_tensors(Module<T>& module, const TensorFile& file, const std::string& path,
+                        const std::string& prefix) {
+  set_state(module, checked_state(module, file, path, prefix));
+}
+
+template <class T>
 void save_parameters(const Module<T>& module, const std::string& path) {
   TensorFile file;
-  for (const auto& [name, p] : module.named_parameters()) {
-    StoredTensor t;
-    if constexpr (std::is_same_v<T, float>)
-      t.f32 = p.value();
-    else
-      t.f64 = p.value();
-    file.tensors.emplace_back(name, std::move(t));
-  }
+  file.tensors = state_tensors(module);
   file.metadata["format"] = "pt";
   save_tensors(path, file);
 }
 
 template <class T>
 void load_parameters(Module<T>& module, const std::string& path) {
-  const TensorFile file = load_tensors(path);
-  const char* want = std::is_same_v<T, float> ? "F32" : "F64";
-  std::vector<std::pair<std::string, Var<T>>> params = module.named_parameters();
-  std::vector<const Tensor<T>*> values;
-  std::set<std::string> expected;
-  for (auto& [name, p] : params) {
-    expected.insert(name);
-    const StoredTensor* t = file.find(name);
-    if (!t) throw file_error(path, "tensor \"" + name + "\" of the model is missing from the file");
-    if (t->dtype() != want)
-      throw file_error(path,
-                       "tensor \"" + name + "\" is " + t->dtype() + " but the model is " + want);
-    if (t->shape() != p.shape())
-      throw file_error(path, "tensor \"" + name + "\" has shape " + t->shape().to_string() +
-                                 " but the model's has shape " + p.shape().to_string());
-    if constexpr (std::is_same_v<T, float>)
-      values.push_back(&t->f32);
-    else
-      values.push_back(&t->f64);
-  }
-  for (const auto& [name, t] : file.tensors)
-    if (!expected.count(name))
-      throw file_error(path,
-                       "tensor " + quote(name) + " in the file is not a parameter of the model");
-  // Everything checked: only now change the module.
-  for (std::size_t i = 0; i < params.size(); ++i) params[i].second.value() = *values[i];
+  load_state_tensors(module, load_tensors(path), path);
 }
 
-template void save_parameters(const Module<float>&, const std::string&);
-template void save_parameters(const Module<double>&, const std::string&);
-template void load_parameters(Module<float>&, const std::string&);
-template void load_parameters(Module<double>&, const std::string&);
+#define TAPEGRAD_INSTANTIATE(T)                                                                 \
+  template std::vector<std::pair<std::string, StoredTensor>> state_tensors(const Module<T>&,    \
+                                                                           const std::string&); \
+  template std::vector<Tensor<T>> checked_state(const Module<T>&, const TensorFile&,            \
+                                                const std::string&, const std::string&);        \
+  template std::vector<Tensor<T>> state_values(const Module<T>&);                               \
+  template void set_state(Module<T>&, std::vector<Tensor<T>>);                                  \
+  template void load_state_tensors(Module<T>&, const TensorFile&, const std::string&,           \
+                                   const std::string&);                                         \
+  template void save_parameters(const Module<T>&, const std::string&);                          \
+  template void load_parameters(Module<T>&, const std::string&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
 
 }  // namespace nn
 }  // namespace tapegrad

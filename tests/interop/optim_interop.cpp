@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
     auto add = [&](const char* name, const Shape& shape, double scale) {
       Tensor<double> t(shape);
       nn::normal(t, g, 0.0, scale);
-      f.tensors.emplace_back(name, StoredTensor{{}, t});
+      f.tensors.emplace_back(name, StoredTensor{{}, t, {}});
     };
     add("W", {out, in}, 0.5);
     add("b", {out}, 0.5);

@@ -21,8 +21,8 @@ int main(int argc, char** argv) {
     nn::normal(x, g, 0.0, 1.0);
     nn::save_parameters(*model, dir + "/tapegrad.safetensors");
     TensorFile io;
-    io.tensors = {{"x", StoredTensor{x, {}}},
-                  {"y", StoredTensor{(*model)(Var<float>(x)).value(), {}}}};
+    io.tensors = {{"x", StoredTensor{x, {}, {}}},
+                  {"y", StoredTensor{(*model)(Var<float>(x)).value(), {}, {}}}};
     save_tensors(dir + "/io.safetensors", io);
     return 0;
   }

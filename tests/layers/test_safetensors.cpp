@@ -223,3 +223,64 @@ TEST_CASE("safetensors: a save removes temporary files that killed saves left be
   }
   std::remove(path.c_str());
 }
+
+namespace {
+// A layer with a parameter, a buffer and a count buffer, as BatchNorm has them.
+struct Tracked : Module<float> {
+  Tensor<float> running = Tensor<float>::full({3}, 0.5f);
+  Tensor<float> seen = Tensor<float>::scalar(0);
+  Var<float> scale;
+  Tracked() {
+    scale = register_parameter("weight", Tensor<float>::ones({3}));
+    register_buffer("running_mean", running);
+    register_buffer("num_batches_tracked", seen, true);
+  }
+  Var<float> forward(const Var<float>& x) override { return x * scale; }
+  std::string name() const override { return "Tracked()"; }
+  Shape output_shape(const Shape& s) const override { return s; }
+};
+}  // namespace
+
+TEST_CASE("safetensors: buffers are saved and loaded with the parameters; counts as I64") {
+  Sequential<float> model;
+  model.add(std::make_shared<Tracked>());
+  auto& layer = static_cast<Tracked&>(*model.children()[0].second);
+  layer.running[1] = 7;
+  layer.seen[0] = 12;
+  const std::string path = temp("buffers.safetensors");
+  save_parameters(model, path);
+  const TensorFile f = load_tensors(path);
+  REQUIRE(f.find("0.num_batches_tracked") != nullptr);
+  CHECK(f.find("0.num_batches_tracked")->dtype() == "I64");
+  CHECK(f.find("0.num_batches_tracked")->i64[0] == 12.0);
+  CHECK(f.find("0.running_mean")->f32[1] == 7.0f);
+  CHECK(model.named_buffers().size() == 2);
+  CHECK(model.parameters().size() == 1);  // buffers are not trained
+
+  Sequential<float> other;
+  other.add(std::make_shared<Tracked>());
+  auto& copy = static_cast<Tracked&>(*other.children()[0].second);
+  load_parameters(other, path);
+  CHECK(copy.running[1] == 7.0f);
+  CHECK(copy.seen[0] == 12.0f);
+
+  // Strict: a file without the buffers (an older file) is refused, naming the missing one.
+  TensorFile without = f;
+  without.tensors.erase(without.tensors.begin());  // sorted: 0.num_batches_tracked first
+  save_tensors(path, without);
+  copy.seen[0] = 3;
+  CHECK(test::error_of([&] {
+          load_parameters(other, path);
+        }).find("\"0.num_batches_tracked\" of the model is missing") != std::string::npos);
+  CHECK(copy.seen[0] == 3.0f);  // nothing changed
+  std::remove(path.c_str());
+}
+
+TEST_CASE("safetensors: I64 values beyond 2^53 are refused, naming the tensor") {
+  const std::string path = temp("i64.safetensors");
+  std::string data(8, '\0');
+  data[7] = 0x7f;  // 0x7f00000000000000
+  write_bytes(path, file_with(R"({"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]}})", data));
+  CHECK(test::error_of([&] { load_tensors(path); }).find("\"n\": I64 value") != std::string::npos);
+  std::remove(path.c_str());
+}

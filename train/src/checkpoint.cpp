@@ -67,18 +67,18 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                      const Optimizer<float>& optimizer, const ShuffleRng& rng,
                      const TrainingState& state) {
   TensorFile file;
-  const auto params = model.named_parameters();
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const auto& [name, p] = params[i];
-    StoredTensor t;
-    t.f32 = p.value();
-    file.tensors.emplace_back("model." + name, t);
-    if (i < state.best_weights.size()) {
-      StoredTensor b;
-      b.f32 = state.best_weights[i];
-      file.tensors.emplace_back("best." + name, b);
+  file.tensors = nn::state_tensors(model, "model.");
+  const auto best = nn::state_tensors(model, "best.");  // the names and kinds
+  if (best.size() == state.best_weights.size())         // else: no best weights yet
+    for (std::size_t i = 0; i < best.size(); ++i) {
+      const Tensor<float>& v = state.best_weights[i];
+      StoredTensor t;
+      if (best[i].second.i64.defined())
+        t.i64 = Tensor<double>::from(v.shape(), v);
+      else
+        t.f32 = v;
+      file.tensors.emplace_back(best[i].first, std::move(t));
     }
-  }
   file.metadata = {{"format", format_tag},
                    {"epoch", std::to_string(state.epoch)},
                    {"step", std::to_string(state.step)},
@@ -151,7 +151,10 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
 
   // Check and gather everything before changing anything.
   auto params = model.named_parameters();
-  std::vector<Tensor<float>> values;
+  std::vector<Tensor<float>> values = nn::checked_state(model, file, path, "model.");
+  bool has_best = false;
+  for (const auto& [name, t] : file.tensors) has_best = has_best || name.rfind("best.", 0) == 0;
+  if (has_best) s.best_weights = nn::checked_state(model, file, path, "best.");
   OptimizerState<float> optimizer_state;
   const bool old_format = format_1 || format_2;
   const std::string written_by = old_format ? "SGD" : field(file, path, "optimizer");
@@ -161,17 +164,12 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
                           ", but this run uses " + optimizer.name());
   for (std::size_t i = 0; i < params.size(); ++i) {
     const auto& [name, p] = params[i];
-    values.push_back(f32(file, path, "model." + name, p.shape()));
-    if (file.find("best." + name))
-      s.best_weights.push_back(f32(file, path, "best." + name, p.shape()));
     if (old_format && file.find("momentum." + name)) {
       optimizer_state.tensors.emplace_back(std::to_string(i) + ".momentum_buffer",
                                            f32(file, path, "momentum." + name, p.shape()));
       optimizer_state.counts.emplace_back(std::to_string(i) + ".step", count("optimizer_steps"));
     }
   }
-  if (!s.best_weights.empty() && s.best_weights.size() != params.size())
-    throw std::runtime_error(path + ": the checkpoint's best weights are incomplete");
   for (const auto& [name, stored] : file.tensors)
     if (name.rfind("optimizer.", 0) == 0) {
       if (stored.dtype() != "F32")
@@ -187,7 +185,7 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": the optimiser's state does not fit: " + e.what());
   }
-  for (std::size_t i = 0; i < params.size(); ++i) params[i].second.value() = values[i];
+  nn::set_state(model, std::move(values));
   rng = restored;
   return s;
 }

@@ -69,12 +69,6 @@ class ProgressBar {
   Clock::time_point start_, last_;
 };
 
-std::vector<Tensor<float>> copy_values(const std::vector<Var<float>>& params) {
-  std::vector<Tensor<float>> values;
-  for (const Var<float>& p : params) values.push_back(p.value());
-  return values;
-}
-
 }  // namespace
 
 void require_finite_parameters(const nn::Module<float>& model, const std::string& source) {
@@ -253,7 +247,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
       if (v.loss < result.best_val_loss) {
         result.best_val_loss = v.loss;
         result.best_epoch = epoch;
-        best_weights = copy_values(params);
+        best_weights = nn::state_values(model);
         improved = true;
       }
     }
@@ -294,8 +288,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
       break;
     }
   }
-  if (validation && !best_weights.empty())
-    for (std::size_t i = 0; i < params.size(); ++i) params[i].value() = best_weights[i];
+  if (validation && !best_weights.empty()) nn::set_state(model, best_weights);
   result.steps = step;
   return result;
 }

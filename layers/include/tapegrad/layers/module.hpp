@@ -1,6 +1,7 @@
 // Module: the base of every layer and model. A module owns named parameters (leaf Vars that
-// require gradients) and child modules; names are hierarchical ("0.weight", "2.bias") and
-// follow PyTorch's, so parameter files move between the two unchanged.
+// require gradients), named buffers (state that is saved and loaded but not trained, such as
+// BatchNorm's running statistics) and child modules; names are hierarchical ("0.weight",
+// "1.running_mean") and follow PyTorch's, so parameter files move between the two unchanged.
 #pragma once
 
 #include <cstddef>
@@ -13,9 +14,21 @@
 
 namespace tapegrad::nn {
 
+// A buffer: a tensor the module owns (one of its members), and whether it holds a count
+// (stored as I64, as PyTorch stores num_batches_tracked).
+template <class T>
+struct Buffer {
+  Tensor<T>* tensor;
+  bool is_count;
+};
+
 template <class T>
 class Module {
  public:
+  Module() = default;
+  // Buffers point into the module itself: a module is neither copied nor moved.
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
   virtual ~Module() = default;
 
   // The layer's computation. x's leading axis is the batch.
@@ -34,6 +47,8 @@ class Module {
   // p.value() updates the module.
   std::vector<Var<T>> parameters() const;
   std::size_t parameter_count() const;
+  // Every buffer, this module's own first, then each child's under "child.", in order.
+  std::vector<std::pair<std::string, Buffer<T>>> named_buffers() const;
   void zero_grad();
 
   // Training or evaluation mode, for this module and all children.
@@ -53,9 +68,12 @@ class Module {
   // Adds a trainable parameter holding `value` and returns its handle.
   Var<T> register_parameter(const std::string& name, Tensor<T> value);
   void register_module(const std::string& name, std::shared_ptr<Module<T>> child);
+  // Registers `tensor`, a member of the derived module, as the buffer `name`.
+  void register_buffer(const std::string& name, Tensor<T>& tensor, bool is_count = false);
 
  private:
   std::vector<std::pair<std::string, Var<T>>> params_;
+  std::vector<std::pair<std::string, Buffer<T>>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module<T>>>> children_;
   bool training_ = true;
 };

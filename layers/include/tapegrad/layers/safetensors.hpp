@@ -20,12 +20,16 @@
 
 namespace tapegrad {
 
-// One tensor of a file: F32 data in `f32` or F64 data in `f64` (the other undefined).
+// One tensor of a file: F32 data in `f32`, F64 data in `f64`, or I64 data (counts such as
+// BatchNorm's num_batches_tracked) in `i64` as exact doubles (|v| ≤ 2^53); the others undefined.
 struct StoredTensor {
   Tensor<float> f32;
   Tensor<double> f64;
-  std::string dtype() const { return f32.defined() ? "F32" : "F64"; }
-  const Shape& shape() const { return f32.defined() ? f32.shape() : f64.shape(); }
+  Tensor<double> i64;
+  std::string dtype() const { return f32.defined() ? "F32" : i64.defined() ? "I64" : "F64"; }
+  const Shape& shape() const {
+    return f32.defined() ? f32.shape() : i64.defined() ? i64.shape() : f64.shape();
+  }
 };
 
 struct TensorFile {
@@ -40,8 +44,8 @@ inline constexpr std::size_t max_safetensors_header = 100'000'000;
 // Writes the tensors (sorted by name, data packed in that order) and the metadata.
 void save_tensors(const std::string& path, const TensorFile& file);
 // Reads and validates a whole file: header length, JSON (no key given twice), dtypes (F32,
-// F64), shapes (element counts within 64 bits), offsets (inside the data, no overlaps, no gaps),
-// and the data's length — all before the data are read.
+// F64, I64), shapes (element counts within 64 bits), offsets (inside the data, no overlaps, no
+// gaps), and the data's length — all before the data are read.
 TensorFile load_tensors(const std::string& path);
 
 // `s` as a JSON string, for error messages that echo a name read from a file: quoted, with
@@ -80,12 +84,33 @@ class InputFile {
 };
 
 namespace nn {
-// Saves every named parameter of `module` (dtype F32 for float, F64 for double).
+// The module's state as stored tensors: every parameter and buffer (named as PyTorch's
+// state_dict names them) with `prefix` before its name; F32 for float, F64 for double, and I64
+// for count buffers (as PyTorch stores num_batches_tracked).
+template <class T>
+std::vector<std::pair<std::string, StoredTensor>> state_tensors(const Module<T>& module,
+                                                                const std::string& prefix = "");
+// The values of the tensors of `file` named `prefix` + each parameter's and buffer's name, in
+// state_tensors' order, checked strictly: a missing tensor, one of the prefix the module does
+// not have, a wrong shape or dtype throws, naming `path` and the tensor. Changes nothing.
+template <class T>
+std::vector<Tensor<T>> checked_state(const Module<T>& module, const TensorFile& file,
+                                     const std::string& path, const std::string& prefix = "");
+// Copies of the module's parameters and buffers, in state_tensors' order.
+template <class T>
+std::vector<Tensor<T>> state_values(const Module<T>& module);
+// Sets the module's parameters and buffers, in state_tensors' order (values from
+// checked_state or state_values of the same module).
+template <class T>
+void set_state(Module<T>& module, std::vector<Tensor<T>> values);
+// checked_state, then set_state: on any error the module is left exactly as it was.
+template <class T>
+void load_state_tensors(Module<T>& module, const TensorFile& file, const std::string& path,
+                        const std::string& prefix = "");
+// Saves every parameter and buffer of `module` (state_tensors) to a safetensors file.
 template <class T>
 void save_parameters(const Module<T>& module, const std::string& path);
-// Loads `path` into `module`'s parameters. Throws, naming the file and the tensor, on a missing
-// or extra tensor, a shape or dtype mismatch, or a malformed file; on any error the module's
-// parameters are left exactly as they were.
+// Loads `path` into `module`'s parameters and buffers (load_state_tensors, strict).
 template <class T>
 void load_parameters(Module<T>& module, const std::string& path);
 }  // namespace nn

@@ -26,7 +26,9 @@ struct TrainingState {
   double best_val_loss = std::numeric_limits<double>::infinity();
   std::size_t epochs_without_improvement = 0;
   std::vector<EpochMetrics> history;
-  std::vector<Tensor<float>> best_weights;  // empty when there is no validation set
+  // The model's parameters and buffers at the best epoch, in nn::state_values' order; empty
+  // when there is no validation set.
+  std::vector<Tensor<float>> best_weights;
   // Inside epoch `epoch + 1`: the batches already taken (0 at an epoch's end) and the training
   // loss sum, correct predictions and samples over them.
   std::size_t epoch_batches = 0;
