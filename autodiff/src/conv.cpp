@@ -97,6 +97,12 @@ ConvGeometry geometry(const Shape& xs, const Shape& ws, const Var<T>* b, std::si
   if (b && b->defined() && b->shape() != Shape{ws[0]})
     throw ShapeError("conv1d: bias of shape " + b->shape().to_string() + " for weight " +
                      ws.to_string() + " (expected [" + std::to_string(ws[0]) + "])");
+  // PyTorch's errors for empty shapes: no output channels; samples of length 0 (unless there are
+  // no samples or no channels).
+  if (ws[0] == 0) throw ShapeError("conv1d: weight " + ws.to_string() + " has no output channels");
+  if (xs[2] == 0 && xs[0] != 0 && xs[1] != 0)
+    throw ShapeError("conv1d: input " + xs.to_string() +
+                     " has samples of length 0 (only an empty batch or no channels may be empty)");
   ConvGeometry g{xs[0], xs[1], xs[2], ws[0], ws[2], stride, dilation, 0, 0};
   g.l_out = conv1d_output_length(xs[2], ws[2], stride, padding, dilation);
   g.left = padding.resolve(dilation * (ws[2] - 1) + 1, stride).first;
@@ -440,6 +446,34 @@ void input_gradient_im2col(const ConvGeometry& g, const T* w, const Tensor<T>& g
   col2im(g, col.data(), gx);
 }
 
+// gb[o] (+)= Σ_s Σ_t gy[s, o, t]: added to the slot unless it is to be overwritten.
+template <class T>
+void bias_gradient(const ConvGeometry& g, const T* gy, GradSlot<T> slot) {
+  if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t o = 0; o < g.c_out; ++o)
+      slot.data[o] += detail::sum_contiguous(gy + (s * g.c_out + o) * g.l_out, g.l_out);
+}
+
+// No samples or no input channels: no products of x and w at all (the kernels' blocking would
+// divide by zero). y = b broadcast (0 without a bias), gx and gw are zero (both are empty unless
+// gw is [C_out, C_in, K] with N = 0: a sum over no samples), gb[o] = Σ_s Σ_t gy[s, o, t].
+template <class T>
+Var<T> conv1d_without_products(const ConvGeometry& g, const Var<T>& x, const Var<T>& w,
+                               const Var<T>& b, Tensor<T> y) {
+  const bool has_bias = b.defined();
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t o = 0; o < g.c_out; ++o)
+      std::fill_n(y.data() + (s * g.c_out + o) * g.l_out, g.l_out, has_bias ? b.value()[o] : T(0));
+  auto backward = [g, has_bias](const Tensor<T>& gy, Gradients<T>& gr) {
+    for (std::size_t i = 0; i < 2; ++i)
+      if (gr.needed(i)) gr.accumulate(i, [](std::size_t) { return T(0); });
+    if (has_bias && gr.needed(2)) bias_gradient(g, gy.data(), gr.slot(2));
+  };
+  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), std::move(backward));
+  return make_op<T>("conv1d", {x, w}, std::move(y), std::move(backward));
+}
+
 }  // namespace
 
 template <class T>
@@ -450,6 +484,7 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
   const bool has_bias = b.defined();
   Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
   const T* bias = has_bias ? b.value().data() : nullptr;
+  if (g.n == 0 || g.c_in == 0) return conv1d_without_products(g, x, w, b, std::move(y));
   if (direct_pays(stride, g.l_out, span))
     forward_direct(g, x.value().data(), w.value().data(), bias, y.data());
   else
@@ -471,14 +506,7 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
         weight_gradient_im2col(g, gr.input(0).data(), gout, slot.data, slot.overwrite);
     }
     const bool bias_done = direct_w && gr.needed(1);  // by weight_gradient_direct
-    if (has_bias && gr.needed(2) && !bias_done) {     // gb[o] = Σ_s Σ_t gy[s, o, t]
-      GradSlot<T> slot = gr.slot(2);
-      if (slot.overwrite) std::fill(slot.data, slot.data + slot.size, T(0));
-      for (std::size_t s = 0; s < g.n; ++s)
-        for (std::size_t o = 0; o < g.c_out; ++o) {
-          slot.data[o] += detail::sum_contiguous(gy.data() + (s * g.c_out + o) * g.l_out, g.l_out);
-        }
-    }
+    if (has_bias && gr.needed(2) && !bias_done) bias_gradient(g, gy.data(), gr.slot(2));
     if (gr.needed(0)) {
       GradSlot<T> slot = gr.slot(0);
       if (direct_x)

@@ -17,6 +17,9 @@ PoolGeometry geometry(const char* op, const Shape& xs, std::size_t kernel, std::
                       std::size_t padding) {
   if (xs.rank() != 3)
     throw ShapeError(std::string(op) + ": input must be [N, C, L], got shape " + xs.to_string());
+  if (xs[1] == 0 || xs[2] == 0)  // as PyTorch: only the batch may be empty
+    throw ShapeError(std::string(op) + ": input of shape " + xs.to_string() +
+                     " has no channels or samples of length 0 (only the batch may be empty)");
   const std::size_t s = stride == 0 ? kernel : stride;
   return {
       xs[0] * xs[1], xs[2], kernel, s, padding, pool1d_output_length(xs[2], kernel, s, padding)};
