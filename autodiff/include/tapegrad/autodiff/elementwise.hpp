@@ -1,5 +1,6 @@
 // Elementwise unary ops and arithmetic with a scalar. Each output has its input's shape; each
-// backward is gx = gy ⊙ f'(x). The derivations are in docs/derivations.md (anchors below).
+// backward is gx = gy ⊙ f'(x), except relu and sign, which select (as PyTorch; see below). Empty
+// inputs give empty outputs and gradients. Derivations: docs/derivations.md (anchors below).
 #pragma once
 
 #include "tapegrad/autodiff/var.hpp"
