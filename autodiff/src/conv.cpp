@@ -456,8 +456,8 @@ void bias_gradient(const ConvGeometry& g, const T* gy, GradSlot<T> slot) {
 }
 
 // No samples or no input channels: no products of x and w at all (the kernels' blocking would
-// divide by zero). y = b broadcast (0 without a bias), gx and gw are zero (both are empty unless
-// gw is [C_out, C_in, K] with N = 0: a sum over no samples), gb[o] = Σ_s Σ_t gy[s, o, t].
+// divide by zero). y = b broadcast (0 without a bias); gx and gw are zero (gx is empty, gw too
+// when C_in = 0; with N = 0 gw is a sum over no samples); gb[o] = Σ_s Σ_t gy[s, o, t].
 template <class T>
 Var<T> conv1d_without_products(const ConvGeometry& g, const Var<T>& x, const Var<T>& w,
                                const Var<T>& b, Tensor<T> y) {

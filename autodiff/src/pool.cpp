@@ -31,9 +31,8 @@ Shape output_shape(const Shape& xs, const PoolGeometry& g) {
 
 // The common window of 2 at stride 2 over n pairs x[2i], x[2i + 1]: y[i] = the larger (the first
 // on ties; a NaN wins, the second of two NaNs as in PyTorch) and took_second[i] = 1 where it is
-// x[2i + 1], else 0. Plain
-// selects on non-aliasing arrays: the compiler vectorises the loop, and no branch depends on the
-// data.
+// x[2i + 1], else 0. Plain selects on non-aliasing arrays: the compiler vectorises the loop, and
+// no branch depends on the data.
 template <class T>
 void max_of_pairs(const T* __restrict x, T* __restrict y, T* __restrict took_second,
                   std::size_t n) {
