@@ -76,6 +76,38 @@ std::size_t conv1d_output_length(std::size_t length, std::size_t kernel, std::si
   return (padded - k_eff) / stride + 1;
 }
 
+namespace {
+
+// gb[o] = Σ_s Σ_t gy[s, o, t], into its slot.
+template <class T>
+void bias_gradient(const detail::ConvGeometry& g, const T* gy, const GradSlot<T>& slot) {
+  T* gb = slot.zeroed();
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t o = 0; o < g.c_out; ++o)
+      gb[o] += detail::sum_contiguous(gy + (s * g.c_out + o) * g.l_out, g.l_out);
+}
+
+// No samples or no input channels: no products of x and w at all (the kernels' blocking would
+// divide by zero). y = b broadcast (0 without a bias); gx and gw are zero (gx is empty, gw too
+// when C_in = 0; with N = 0 gw is a sum over no samples); gb[o] = Σ_s Σ_t gy[s, o, t].
+template <class T>
+Var<T> conv1d_without_products(const detail::ConvGeometry& g, const Var<T>& x, const Var<T>& w,
+                               const Var<T>& b, Tensor<T> y) {
+  const bool has_bias = b.defined();
+  for (std::size_t s = 0; s < g.n; ++s)
+    for (std::size_t o = 0; o < g.c_out; ++o)
+      std::fill_n(y.data() + (s * g.c_out + o) * g.l_out, g.l_out, has_bias ? b.value()[o] : T(0));
+  auto backward = [g, has_bias](const Tensor<T>& gy, Gradients<T>& gr) {
+    for (std::size_t i = 0; i < 2; ++i)
+      if (gr.needed(i)) gr.accumulate(i, [](std::size_t) { return T(0); });
+    if (has_bias && gr.needed(2)) bias_gradient(g, gy.data(), gr.slot(2));
+  };
+  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), std::move(backward));
+  return make_op<T>("conv1d", {x, w}, std::move(y), std::move(backward));
+}
+
+}  // namespace
+
 // Stride 1 runs on the direct kernels (conv_direct.hpp), other strides on im2col + gemm
 // (conv_im2col.hpp); each pass picks its path from the shape alone.
 template <class T>
@@ -87,6 +119,7 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
   const bool has_bias = b.defined();
   Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
   const T* bias = has_bias ? b.value().data() : nullptr;
+  if (g.n == 0 || g.c_in == 0) return conv1d_without_products(g, x, w, b, std::move(y));
   if (detail::direct_pays(stride, g.l_out, span))
     detail::forward_direct(g, x.value().data(), w.value().data(), bias, y.data());
   else
@@ -109,12 +142,7 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
       }
     }
     const bool bias_done = direct_w && gr.needed(1);  // by weight_gradient_direct
-    if (has_bias && gr.needed(2) && !bias_done) {     // gb[o] = Σ_s Σ_t gy[s, o, t]
-      T* gb = gr.slot(2).zeroed();
-      for (std::size_t s = 0; s < g.n; ++s)
-        for (std::size_t o = 0; o < g.c_out; ++o)
-          gb[o] += detail::sum_contiguous(gy.data() + (s * g.c_out + o) * g.l_out, g.l_out);
-    }
+    if (has_bias && gr.needed(2) && !bias_done) bias_gradient(g, gy.data(), gr.slot(2));
     if (gr.needed(0)) {
       if (direct_x)
         detail::input_gradient_direct(g, gy.data(), gr.input(1).data(), gr.slot(0));

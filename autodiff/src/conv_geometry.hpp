@@ -27,6 +27,12 @@ ConvGeometry geometry(const Shape& xs, const Shape& ws, const Var<T>* b, std::si
   if (b && b->defined() && b->shape() != Shape{ws[0]})
     throw ShapeError("conv1d: bias of shape " + b->shape().to_string() + " for weight " +
                      ws.to_string() + " (expected [" + std::to_string(ws[0]) + "])");
+  // PyTorch's errors for empty shapes: no output channels; samples of length 0 (unless there are
+  // no samples or no channels).
+  if (ws[0] == 0) throw ShapeError("conv1d: weight " + ws.to_string() + " has no output channels");
+  if (xs[2] == 0 && xs[0] != 0 && xs[1] != 0)
+    throw ShapeError("conv1d: input " + xs.to_string() +
+                     " has samples of length 0 (only an empty batch or no channels may be empty)");
   ConvGeometry g{xs[0], xs[1], xs[2], ws[0], ws[2], stride, dilation, 0, 0};
   g.l_out = conv1d_output_length(xs[2], ws[2], stride, padding, dilation);
   g.left = padding.resolve(dilation * (ws[2] - 1) + 1, stride).first;

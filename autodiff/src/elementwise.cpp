@@ -1,6 +1,7 @@
 #include "tapegrad/autodiff/elementwise.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 #include "parallel.hpp"
 #include "tapegrad/autodiff/op.hpp"
@@ -8,6 +9,16 @@
 
 namespace tapegrad {
 namespace {
+
+// gx for one element: gy · d(x, y), or d(gy, x, y) for a rule that selects rather than
+// multiplies (so that a NaN or infinite gy where the derivative is 0 gives 0, as in PyTorch).
+template <class T, class D>
+T input_grad(const D& d, T gy, T x, T y) {
+  if constexpr (std::is_invocable_v<const D&, T, T, T>)
+    return d(gy, x, y);
+  else
+    return gy * d(x, y);
+}
 
 // An elementwise op y = f(x) whose derivative is expressed through x and y: gx = gy ⊙ d(x, y).
 // The backward closure captures only `d` (usually empty): inputs and output come from the tape.
@@ -27,7 +38,7 @@ Var<T> unary_op(const char* name, const Var<T>& x, F f, D d) {
     const T* xs = g.input(0).data();
     const T* ys = g.output().data();
     const T* gs = gy.data();
-    g.accumulate(0, [&](std::size_t k) { return gs[k] * d(xs[k], ys[k]); });
+    g.accumulate(0, [&](std::size_t k) { return input_grad(d, gs[k], xs[k], ys[k]); });
   });
 }
 
@@ -74,14 +85,16 @@ template <class T>
 Var<T> sign(const Var<T>& x) {
   return unary_op(
       "sign", x, [](T v) { return v > 0 ? T(1) : (v < 0 ? T(-1) : T(0)); },
-      [](T, T) { return T(0); });
+      [](T, T, T) { return T(0); });  // 0 even for a NaN gy, as PyTorch's zeros_like
 }
 
 template <class T>
 Var<T> relu(const Var<T>& x) {
-  // Written so that NaN stays NaN (as in PyTorch): v > 0 ? v : 0 would turn it into 0.
+  // Written so that NaN stays NaN (as in PyTorch): v > 0 ? v : 0 would turn it into 0. The
+  // gradient is PyTorch's threshold_backward on the result: gy passes where y > 0 or y is NaN.
   return unary_op(
-      "relu", x, [](T v) { return v <= 0 ? T(0) : v; }, [](T v, T) { return v > 0 ? T(1) : T(0); });
+      "relu", x, [](T v) { return v <= 0 ? T(0) : v; },
+      [](T g, T, T y) { return y <= 0 ? T(0) : g; });
 }
 
 template <class T>

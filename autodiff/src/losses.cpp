@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "softmax_rows.hpp"
@@ -79,7 +80,7 @@ Var<T> elementwise_loss(const char* name, const Var<T>& x, const Var<T>& y, Redu
   const Tensor<T>& yv = y.value();
   Tensor<T> per(xv.shape());
   for (std::size_t k = 0; k < per.numel(); ++k) per[k] = loss(xv[k], yv[k]);
-  const T count = static_cast<T>(std::max<std::size_t>(1, per.numel()));
+  const T count = static_cast<T>(per.numel());  // 0 for empty inputs: the mean is NaN, as PyTorch
   return make_op<T>(name, {x, y}, reduce_losses(per, r, count),
                     [r, count, dx, dy](const Tensor<T>& g, Gradients<T>& gr) {
                       const T* xs = gr.input(0).data();
@@ -160,7 +161,8 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& soft_targets
     per[i] = loss;
   }
   const Reduction r = options.reduction;
-  const T count = static_cast<T>(std::max<std::size_t>(1, n));
+  // The mean divides by N, or by 0 (NaN, as PyTorch's numel / K) for no samples or no classes.
+  const T count = static_cast<T>(k ? n : 0);
   return make_op<T>(
       op, {logits, Var<T>(soft_targets), Var<T>(std::move(probs)), Var<T>(std::move(w))},
       reduce_losses(per, r, count), [r, n, k, count](const Tensor<T>& g, Gradients<T>& gr) {

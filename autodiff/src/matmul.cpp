@@ -1,5 +1,6 @@
 #include "tapegrad/autodiff/matmul.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "tapegrad/autodiff/op.hpp"
@@ -12,6 +13,26 @@ Transpose flip(Transpose t) {
 }
 bool is_t(Transpose t) {
   return t == Transpose::yes;
+}
+
+// An empty product (m, n or k is 0): no BLAS call, whose leading dimensions would be 0 where BLAS
+// requires at least 1. The output is `out` (zeros, or the broadcast bias of linear: sums of no
+// products), inputs 0 and 1 get zero gradients (every one a sum of no products, or empty), and a
+// bias (input 2, linear) gets gb = Σ_n gy[n, :] over the `out`-shaped [N, out] gy.
+template <class T>
+Var<T> empty_product(const char* name, const Var<T>& a, const Var<T>& b, const Var<T>& bias,
+                     Tensor<T> out) {
+  auto backward = [](const Tensor<T>& gy, Gradients<T>& g) {
+    for (std::size_t i = 0; i < 2; ++i)
+      if (g.needed(i)) g.accumulate(i, [](std::size_t) { return T(0); });
+    if (g.size() == 3 && g.needed(2)) {
+      const GradSlot<T> s = g.slot(2);
+      T* gb = s.zeroed();
+      for (std::size_t k = 0; k < gy.numel(); ++k) gb[k % s.size()] += gy[k];
+    }
+  };
+  if (bias.defined()) return make_op<T>(name, {a, b, bias}, std::move(out), std::move(backward));
+  return make_op<T>(name, {a, b}, std::move(out), std::move(backward));
 }
 
 }  // namespace
@@ -28,6 +49,8 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b, Transpose ta, Transpose tb) {
     throw ShapeError("matmul: inner dimensions differ: a " + sa.to_string() +
                      (is_t(ta) ? " (transposed)" : "") + " and b " + sb.to_string() +
                      (is_t(tb) ? " (transposed)" : ""));
+  if (m == 0 || n == 0 || k == 0)
+    return empty_product<T>("matmul", a, b, Var<T>(), Tensor<T>::zeros(Shape{m, n}));
   Tensor<T> c(Shape{m, n});
   blas::gemm(ta, tb, m, n, k, T(1), a.value().data(), b.value().data(), T(0), c.data());
   return make_op<T>("matmul", {a, b}, std::move(c), [=](const Tensor<T>& gc, Gradients<T>& g) {
@@ -65,6 +88,12 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
   if (has_bias && (b.shape().rank() != 1 || b.shape()[0] != out))
     throw ShapeError("linear: bias of shape " + b.shape().to_string() + " for weight " +
                      sw.to_string() + " (expected [" + std::to_string(out) + "])");
+  if (batch == 0 || out == 0 || in == 0) {  // y = b in every row (0 without a bias)
+    Tensor<T> y = Tensor<T>::zeros(Shape{batch, out});
+    for (std::size_t r = 0; r < batch && has_bias; ++r)
+      std::copy_n(b.value().data(), out, y.data() + r * out);
+    return empty_product<T>("linear", x, w, b, std::move(y));
+  }
   Tensor<T> y(Shape{batch, out});
   T beta = T(0);
   if (has_bias) {

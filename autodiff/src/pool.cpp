@@ -17,6 +17,9 @@ PoolGeometry geometry(const char* op, const Shape& xs, std::size_t kernel, std::
                       std::size_t padding) {
   if (xs.rank() != 3)
     throw ShapeError(std::string(op) + ": input must be [N, C, L], got shape " + xs.to_string());
+  if (xs[1] == 0 || xs[2] == 0)  // as PyTorch: only the batch may be empty
+    throw ShapeError(std::string(op) + ": input of shape " + xs.to_string() +
+                     " has no channels or samples of length 0 (only the batch may be empty)");
   const std::size_t s = stride == 0 ? kernel : stride;
   return {
       xs[0] * xs[1], xs[2], kernel, s, padding, pool1d_output_length(xs[2], kernel, s, padding)};
@@ -27,15 +30,15 @@ Shape output_shape(const Shape& xs, const PoolGeometry& g) {
 }
 
 // The common window of 2 at stride 2 over n pairs x[2i], x[2i + 1]: y[i] = the larger (the first
-// on ties; a NaN wins over a number) and took_second[i] = 1 where it is x[2i + 1], else 0. Plain
-// selects on non-aliasing arrays: the compiler vectorises the loop, and no branch depends on the
-// data.
+// on ties; a NaN wins, the second of two NaNs as in PyTorch) and took_second[i] = 1 where it is
+// x[2i + 1], else 0. Plain selects on non-aliasing arrays: the compiler vectorises the loop, and
+// no branch depends on the data.
 template <class T>
 void max_of_pairs(const T* __restrict x, T* __restrict y, T* __restrict took_second,
                   std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const T a = x[2 * i], b = x[2 * i + 1];
-    const bool take_b = (b > a) | ((b != b) & (a == a));
+    const bool take_b = (b > a) | (b != b);
     y[i] = take_b ? b : a;
     took_second[i] = take_b ? T(1) : T(0);
   }
@@ -94,12 +97,13 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
         const long begin = std::max(start, 0L);
         const long end = std::min(start + static_cast<long>(g.kernel), static_cast<long>(g.length));
         // Branch-free scan (selects, not jumps: the comparisons are data-dependent). A strict >
-        // keeps the first maximum; a NaN replaces a number and then stays.
+        // keeps the first maximum; a NaN replaces anything, so the last NaN wins (as PyTorch's
+        // `val > max || isnan(val)`).
         T best = row[begin];
         long best_i = begin;
         for (long i = begin + 1; i < end; ++i) {
           const T v = row[i];
-          const bool take = (v > best) | ((v != v) & (best == best));
+          const bool take = (v > best) | (v != v);
           best = take ? v : best;
           best_i = take ? i : best_i;
         }

@@ -1,5 +1,6 @@
 #include "tapegrad/autodiff/reduce.hpp"
 
+#include <limits>
 #include <string>
 
 #include "strided.hpp"
@@ -15,7 +16,10 @@ struct Reduction {
   std::size_t count = 1;  // elements summed into each output element
 };
 
+Reduction plan_all(const Shape& x);
+
 Reduction plan(const char* op, const Shape& x, const std::vector<long>& axes) {
+  if (axes.empty()) return plan_all(x);  // as PyTorch 1.13: dim=[] reduces every axis
   bool reduce[max_rank] = {};
   for (long a : axes) {
     const std::size_t ax = normalize_axis(op, a, x);
@@ -76,20 +80,23 @@ Var<T> sum(const Var<T>& x, const std::vector<long>& axes, bool keep_dims) {
   return reduce_op<T>("sum", x, r, keep_dims ? r.kept : r.dropped, T(1));
 }
 
+// 1/n; for n = 0 (a mean of nothing) ∞, so that the mean is 0 · ∞ = NaN, as in PyTorch (the
+// gradient then goes to an empty input: it is empty).
+template <class T>
+T mean_scale(std::size_t n) {
+  return n ? T(1) / T(n) : std::numeric_limits<T>::infinity();
+}
+
 template <class T>
 Var<T> mean(const Var<T>& x) {
   const Reduction r = plan_all(x.shape());
-  if (r.count == 0)
-    throw ShapeError("mean: no elements to average in shape " + x.shape().to_string());
-  return reduce_op<T>("mean", x, r, Shape{}, T(1) / T(r.count));
+  return reduce_op<T>("mean", x, r, Shape{}, mean_scale<T>(r.count));
 }
 
 template <class T>
 Var<T> mean(const Var<T>& x, const std::vector<long>& axes, bool keep_dims) {
   const Reduction r = plan("mean", x.shape(), axes);
-  if (r.count == 0)
-    throw ShapeError("mean: no elements to average over in shape " + x.shape().to_string());
-  return reduce_op<T>("mean", x, r, keep_dims ? r.kept : r.dropped, T(1) / T(r.count));
+  return reduce_op<T>("mean", x, r, keep_dims ? r.kept : r.dropped, mean_scale<T>(r.count));
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                       \

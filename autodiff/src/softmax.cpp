@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "softmax_rows.hpp"
 #include "tapegrad/autodiff/op.hpp"
@@ -19,11 +20,12 @@ struct Rows {
     for (std::size_t d = 0; d < a; ++d) outer *= s[d];
     n = s[a];
     for (std::size_t d = a + 1; d < s.rank(); ++d) inner *= s[d];
-    if (n == 0) throw ShapeError(std::string(op) + ": empty axis in shape " + s.to_string());
   }
-  // Calls f(base, stride) for every row: elements base + j·stride, j < n.
+  // Calls f(base, stride) for every row: elements base + j·stride, j < n. Rows of an empty axis
+  // hold no elements and are skipped (logsumexp fills in their −∞).
   template <class F>
   void each(F&& f) const {
+    if (n == 0) return;
     for (std::size_t o = 0; o < outer; ++o)
       for (std::size_t i = 0; i < inner; ++i) f(o * n * inner + i, inner);
   }
@@ -97,6 +99,7 @@ Var<T> logsumexp(const Var<T>& x, long axis, bool keep_dims) {
     if (d != a || keep_dims) out.push_back(d == a ? 1 : s[d]);
   const T* px = x.value().data();
   Tensor<T> y(out);
+  if (rows.n == 0) y.fill(-std::numeric_limits<T>::infinity());  // ln of an empty sum, as PyTorch
   rows.each([&](std::size_t b, std::size_t st) {
     T m, sum;
     detail::row_exp<T>(px + b, rows.n, st, nullptr, m, sum);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 #include "vector_math.hpp"
 
@@ -24,9 +25,13 @@ void row_exp(const T* x, std::size_t n, std::size_t stride, T* e, T& m, T& s) {
   }
 }
 
-// probs = the softmax of each row of a [n, k]; lse[i] = the logsumexp of row i.
+// probs = the softmax of each row of a [n, k]; lse[i] = the logsumexp of row i (−∞ when k = 0).
 template <class T>
 void softmax_rows(const T* a, std::size_t n, std::size_t k, T* probs, T* lse) {
+  if (k == 0) {  // no classes: ln of an empty sum
+    std::fill(lse, lse + n, -std::numeric_limits<T>::infinity());
+    return;
+  }
   for (std::size_t i = 0; i < n; ++i) {
     T m, s;
     row_exp(a + i * k, k, 1, probs + i * k, m, s);

@@ -87,3 +87,31 @@ TEST_CASE("gradcheck: warns when a sample lies within eps of a kink") {
   CHECK(smooth.passed);
   CHECK(smooth.warnings.empty());
 }
+
+TEST_CASE("gradcheck: relu and abs sampled exactly at 0 pass, with a warning naming the element") {
+  GradcheckOptions options;
+  options.names = {"x"};
+  for (const auto& op : std::vector<GradcheckFunction>{[](const auto& in) { return relu(in[0]); },
+                                                       [](const auto& in) { return abs(in[0]); }}) {
+    const GradcheckResult r =
+        gradcheck(op, {Tensor<double>({2, 2}, {0.7, -0.4, 0.0, 1.3})}, options);
+    INFO(r.report);
+    CHECK(r.passed);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].find("input 0 (\"x\") element [1, 0]") != std::string::npos);
+    CHECK(r.warnings[0].find("kink") != std::string::npos);
+    CHECK(r.report.find("3 elements compared, 1 skipped at kinks") != std::string::npos);
+  }
+}
+
+TEST_CASE("gradcheck: a wrong backward still fails when another element sits on a kink") {
+  // relu(x) + buggy x², x[0] exactly at relu's kink, the bug at element 2 (smooth there).
+  const GradcheckResult r =
+      gradcheck([](const auto& in) { return relu(in[0]) + square_with_a_bug(in[0], 2); },
+                {Tensor<double>({3}, {0.0, 0.5, -0.8})});
+  CHECK_FALSE(r.passed);
+  CHECK(r.report.find("element [2]") != std::string::npos);
+  CHECK(r.report.find("2 elements compared, 1 skipped at kinks") != std::string::npos);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0].find("element [0]") != std::string::npos);
+}

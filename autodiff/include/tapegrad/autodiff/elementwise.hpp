@@ -1,5 +1,6 @@
 // Elementwise unary ops and arithmetic with a scalar. Each output has its input's shape; each
-// backward is gx = gy ⊙ f'(x). The derivations are in docs/derivations.md (anchors below).
+// backward is gx = gy ⊙ f'(x), except relu and sign, which select (as PyTorch; see below). Empty
+// inputs give empty outputs and gradients. Derivations: docs/derivations.md (anchors below).
 #pragma once
 
 #include "tapegrad/autodiff/var.hpp"
@@ -28,13 +29,16 @@ Var<T> log(const Var<T>& x);
 // y = √x.  dy/dx = 1/(2y).  (#exp-log-sqrt)
 template <class T>
 Var<T> sqrt(const Var<T>& x);
-// y = |x|.  dy/dx = sign(x), taken as 0 at x = 0.  (#abs-sign)
+// y = |x|.  dy/dx = sign(x), taken as 0 at x = 0 and at NaN (PyTorch's sgn).  (#abs-sign)
 template <class T>
 Var<T> abs(const Var<T>& x);
-// y = sign(x) ∈ {-1, 0, 1}.  dy/dx = 0 (everywhere it exists).  (#abs-sign)
+// y = sign(x) ∈ {-1, 0, 1} (0 at NaN, as PyTorch).  gx = 0 (everywhere it exists), even where
+// gy is NaN or infinite (PyTorch's zeros_like).  (#abs-sign)
 template <class T>
 Var<T> sign(const Var<T>& x);
-// y = max(x, 0) = x·H(x).  dy/dx = H(x), with H(0) = 0.  (#relu)
+// y = max(x, 0) = x·H(x), NaN at NaN.  dy/dx = H(x), with H(0) = 0. As PyTorch's
+// threshold_backward on y: gx = gy where y > 0 or y is NaN (a NaN input passes gy through),
+// else exactly 0, even where gy is NaN or infinite.  (#relu)
 template <class T>
 Var<T> relu(const Var<T>& x);
 // y = σ(x) = 1/(1 + e^-x), evaluated without overflow for any x.  dy/dx = y(1 - y).  (#sigmoid)
@@ -44,6 +48,8 @@ Var<T> sigmoid(const Var<T>& x);
 template <class T>
 Var<T> tanh(const Var<T>& x);
 // y = softplus(x) = ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|).  dy/dx = σ(x).  (#softplus)
+// Differs from PyTorch above x = 20, where PyTorch returns y = x and gradient 1 (its threshold):
+// here the exact values, off from those by under e^-20 ≈ 2e-9 relative.
 template <class T>
 Var<T> softplus(const Var<T>& x);
 // y = ln σ(x) = -softplus(-x) = min(x, 0) - ln(1 + e^-|x|).  dy/dx = σ(-x).  (#softplus)

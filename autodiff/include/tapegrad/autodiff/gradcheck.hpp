@@ -9,9 +9,13 @@
 // compares, for every element x_j of every input, the analytic (Jᵀv)_j from backward with the
 // numeric (⟨v, f(x + ε e_j)⟩ − ⟨v, f(x − ε e_j)⟩) / 2ε. An element passes when
 //     |analytic − numeric| ≤ atol + rtol · |numeric|.
-// It also checks that every gradient has its input's shape, that backward is linear in the
-// upstream gradient (g(αv₁ + βv₂) = αg(v₁) + βg(v₂)), and warns (without failing) when an
-// element sits within ε of a kink, where the one-sided differences disagree.
+// It also checks that every gradient has its input's shape and that backward is linear in the
+// upstream gradient (g(αv₁ + βv₂) = αg(v₁) + βg(v₂)). An element within ε of a kink (its
+// one-sided differences (f(x + ε) − f(x))/ε and (f(x) − f(x − ε))/ε disagree by more than
+// max(atol, 1e3·ε·(1 + |numeric|))) has no meaningful numeric gradient: it is not compared, so it
+// cannot fail the check; a warning naming the input and the element's multi-index is recorded
+// instead. Every other element is still compared. The report (also on success) ends with the
+// number of elements compared and the number skipped at kinks.
 #pragma once
 
 #include <cstdint>
@@ -34,8 +38,9 @@ struct GradcheckOptions {
 
 struct GradcheckResult {
   bool passed = false;
-  std::string report;                 // on failure: what failed, where, by how much
-  std::vector<std::string> warnings;  // e.g. samples on a kink
+  std::string report;                 // what failed, where, by how much; the counts of
+                                      // elements compared and skipped at kinks
+  std::vector<std::string> warnings;  // one per element skipped at a kink
   explicit operator bool() const { return passed; }
 };
 

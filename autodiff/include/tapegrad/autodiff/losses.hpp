@@ -1,5 +1,8 @@
 // Loss functions, with PyTorch's semantics (torch.nn.functional of the same names), numerically
 // stable, and with fused gradients. Every loss checks that its shapes agree and names them.
+// Empty inputs, as PyTorch: mean is NaN (0/0), sum 0, none an empty tensor, and the gradients are
+// empty; soft-target cross-entropy over no classes is 0 per sample, NaN as a mean; class labels
+// with no classes throw (no label is in range).
 // Derivations: docs/derivations.md#cross-entropy, #nll, #bce, #mse.
 #pragma once
 

@@ -1,4 +1,6 @@
-// Matrix products on BLAS gemm. Transposes are gemm flags, never copies.
+// Matrix products on BLAS gemm. Transposes are gemm flags, never copies. Empty dimensions are
+// allowed, as in PyTorch: an empty inner dimension gives zeros (linear: the bias), and the
+// gradients are sums of no products, i.e. zeros (empty for empty operands); linear's gb is Σ_n gy.
 // Derivations: docs/derivations.md#matmul and #linear.
 #pragma once
 

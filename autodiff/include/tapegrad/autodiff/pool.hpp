@@ -14,7 +14,9 @@ std::size_t pool1d_output_length(std::size_t length, std::size_t kernel, std::si
                                  std::size_t padding);
 
 // y[n, c, t] = max of the window x[n, c, t·s − p … t·s − p + k − 1] (padding counts as −∞).
-// The gradient goes to the window's maximum; on ties, to the first (leftmost) maximum. NaN wins.
+// The gradient goes to the window's maximum; on ties, to the first (leftmost) maximum. A NaN is
+// the maximum, and of several NaNs the last takes the gradient (as PyTorch).
+// Empty shapes, as PyTorch: N = 0 gives an empty output; C = 0 or L = 0 throws (both poolings).
 template <class T>
 Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride = 0,
                   std::size_t padding = 0);

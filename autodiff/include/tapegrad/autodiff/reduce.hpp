@@ -1,5 +1,7 @@
 // Sums and means, over all elements or over chosen axes (negative axes count from the end).
 // The backward of a reduction broadcasts the output gradient back over the reduced axes.
+// As PyTorch 1.13: an empty axis list reduces every axis; a sum of no elements is 0 and a mean
+// of none is NaN (an empty tensor, or an axis of size 0), with an empty gradient.
 // Derivations: docs/derivations.md#sum-mean.
 #pragma once
 
@@ -13,14 +15,15 @@ namespace tapegrad {
 // y = Σ_k x_k, a rank-0 scalar.  gx = gy · 1.
 template <class T>
 Var<T> sum(const Var<T>& x);
-// Sum over `axes`; with keep_dims they stay as size-1 dims, otherwise they are removed.
+// Sum over `axes` (all of them if empty); with keep_dims they stay as size-1 dims, otherwise
+// they are removed.
 // gx[i] = gy[i with the reduced axes dropped (or set to 0)].
 template <class T>
 Var<T> sum(const Var<T>& x, const std::vector<long>& axes, bool keep_dims = false);
-// y = (1/n) Σ_k x_k.  gx = gy / n.
+// y = (1/n) Σ_k x_k (NaN for n = 0).  gx = gy / n.
 template <class T>
 Var<T> mean(const Var<T>& x);
-// Mean over `axes` (n = product of the reduced dims).  gx = broadcast(gy) / n.
+// Mean over `axes` (all if empty; n = product of the reduced dims).  gx = broadcast(gy) / n.
 template <class T>
 Var<T> mean(const Var<T>& x, const std::vector<long>& axes, bool keep_dims = false);
 

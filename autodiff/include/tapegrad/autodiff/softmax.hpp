@@ -1,7 +1,8 @@
 // softmax, log-softmax and logsumexp along one axis (negative axes count from the end).
 // Each subtracts the maximum along the axis first: softmax is translation invariant, so this
 // changes nothing but overflow (derivations.md#softmax). Backward rules are O(n) per row, never
-// an n×n Jacobian.
+// an n×n Jacobian. As PyTorch, an empty axis is allowed: softmax and log_softmax give an empty
+// result, logsumexp −∞ (the log of an empty sum); the gradients are then empty.
 #pragma once
 
 #include "tapegrad/autodiff/var.hpp"
