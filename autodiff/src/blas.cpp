@@ -7,7 +7,10 @@
 // Threads: OpenBLAS runs single-threaded and a large gemm is split here, by blocks of C's
 // columns (or rows), among tapegrad's own threads (parallel.hpp). One pool of threads then
 // serves both the gemms and tapegrad's kernels: OpenBLAS's pool spinning beside OpenMP's would
-// fight it for the cores.
+// fight it for the cores. Results do not depend on the thread count: which kernels run
+// (tapegrad's or OpenBLAS's), how k is blocked and how C is cut into calls all follow from the
+// shape alone, and a thread computes whole blocks of C (gemm_blocks, own_gemm_b_rows,
+// own_gemm_dots).
 #include "tapegrad/autodiff/blas.hpp"
 
 #include <cblas.h>
@@ -35,34 +38,71 @@ std::size_t take_over_threads() {
   return count;
 }
 
-// op(A) is [m, k] and op(B) [k, n], stored row-major with leading dimensions lda, ldb, ldc.
-// Threads take blocks of C's columns (when n ≥ m) or rows: each element of C is computed by one
-// call, over all of k, so the result does not depend on the thread count.
+// The split of C = op(A)·op(B) (op(A) [m, k], op(B) [k, n]) into blocks of one OpenBLAS call
+// each: C's columns (when n ≥ m) or rows, in units of 16, cut into `count` blocks of nearly equal
+// numbers of units. The partition is a function of (m, n, k) alone, never of the thread count:
+// OpenBLAS's result for a block of C can differ in its last bits from the same block inside a
+// larger call, because its kernels' blocking and edge handling depend on the call's m and n
+// (0.3.21's Haswell kernels, also run on AMD Zen: a 300×300 sgemm differed from its two column
+// halves in some 2 000 elements; its SkylakeX kernels likewise in dgemm). Every element of C is
+// computed by the same call whatever the thread count, and so has the same value.
+//
+// Below 16 MFLOP, one call (a split would not pay). From there, 2 blocks, doubled while each block
+// keeps at least 8 MFLOP and 256 columns (or rows), up to 64: each block's call packs the other
+// operand again, work that blocks this wide make small; and a power of two of blocks divides
+// evenly among 2, 4 or 8 threads.
+struct GemmBlocks {
+  bool by_columns;
+  std::size_t units;  // of `unit` columns or rows (the last one possibly partial)
+  std::size_t count;  // blocks: block i has units [units·i/count, units·(i + 1)/count)
+  static constexpr std::size_t unit = 16;
+};
+
+GemmBlocks gemm_blocks(std::size_t m, std::size_t n, std::size_t k) {
+  GemmBlocks blocks;
+  blocks.by_columns = n >= m;
+  const std::size_t extent = blocks.by_columns ? n : m;
+  blocks.units = (extent + GemmBlocks::unit - 1) / GemmBlocks::unit;
+  const double flop =
+      2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  blocks.count = 1;
+  if (flop >= 16e6 && blocks.units >= 2) {
+    blocks.count = 2;
+    while (blocks.count < 64 && 2 * blocks.count <= blocks.units &&
+           extent / (2 * blocks.count) >= 256 &&
+           flop / static_cast<double>(2 * blocks.count) >= 8e6)
+      blocks.count *= 2;
+  }
+  return blocks;
+}
+
+// Runs call(rows, cols, a0, lda, b0, ldb, c0, ldc) for each block of gemm_blocks(m, n, k), blocks
+// shared among threads (parallel_for: up to one per 8 MFLOP). A, B and C are row-major with
+// leading dimensions lda, ldb and n.
 template <class T, class Call>
 void split_gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, const T* a,
                 const T* b, T* c, const Call& call) {
   take_over_threads();
   const std::size_t lda = ta == Transpose::yes ? m : k, ldb = tb == Transpose::yes ? k : n;
-  constexpr std::size_t block = 16;  // columns or rows per unit of work
+  const GemmBlocks blocks = gemm_blocks(m, n, k);
   const double flop =
       2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  if (n >= m) {
-    detail::parallel_for((n + block - 1) / block, flop / 4,
-                         [&](std::size_t begin, std::size_t end, std::size_t) {
-                           const std::size_t n0 = begin * block, n1 = std::min(n, end * block);
-                           if (n0 >= n1) return;
-                           const T* b0 = tb == Transpose::yes ? b + n0 * ldb : b + n0;
-                           call(m, n1 - n0, a, lda, b0, ldb, c + n0, n);
-                         });
-  } else {
-    detail::parallel_for((m + block - 1) / block, flop / 4,
-                         [&](std::size_t begin, std::size_t end, std::size_t) {
-                           const std::size_t m0 = begin * block, m1 = std::min(m, end * block);
-                           if (m0 >= m1) return;
-                           const T* a0 = ta == Transpose::yes ? a + m0 : a + m0 * lda;
-                           call(m1 - m0, n, a0, lda, b, ldb, c + m0 * n, n);
-                         });
-  }
+  const std::size_t extent = blocks.by_columns ? n : m;
+  detail::parallel_for(
+      blocks.count, flop / 4, [&](std::size_t begin, std::size_t end, std::size_t) {
+        for (std::size_t i = begin; i < end; ++i) {
+          const std::size_t first = blocks.units * i / blocks.count * GemmBlocks::unit;
+          const std::size_t last =
+              std::min(extent, blocks.units * (i + 1) / blocks.count * GemmBlocks::unit);
+          if (blocks.by_columns) {
+            const T* b0 = tb == Transpose::yes ? b + first * ldb : b + first;
+            call(m, last - first, a, lda, b0, ldb, c + first, n);
+          } else {
+            const T* a0 = ta == Transpose::yes ? a + first : a + first * lda;
+            call(last - first, n, a0, lda, b, ldb, c + first * n, n);
+          }
+        }
+      });
 }
 
 // ---- products on tapegrad's kernels ----

@@ -9,7 +9,9 @@ enum class Transpose { no, yes };
 
 // C[M,N] = alpha · op(A) · op(B) + beta · C, op(X) = X or Xᵀ per flag; op(A) is [M,K],
 // op(B) is [K,N]. A, B, C are contiguous row-major; with beta = 0, C is not read. Large
-// products are split by blocks of C among tapegrad::num_threads() threads.
+// products are split by blocks of C among tapegrad::num_threads() threads; the blocks, the
+// kernels and the order of each element's sum follow from the shape alone, so the result does not
+// depend on the thread count (blas.cpp).
 void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, const float* b, float beta, float* c);
 void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, double alpha,
