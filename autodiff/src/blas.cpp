@@ -231,6 +231,10 @@ template <class T>
 void gemm_any(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
               const T* a, const T* b, T beta, T* c) {
   if (m == 0 || n == 0) return;
+  if (k == 0) {  // a sum of no products: C = beta · C, without a BLAS call (its lda would be 0)
+    for (std::size_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
+    return;
+  }
   if (alpha == T(1) && own_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
   split_gemm(ta, tb, m, n, k, a, b, c,
              [&](std::size_t rows, std::size_t cols, const T* a0, std::size_t lda, const T* b0,

@@ -357,3 +357,14 @@ TEST_CASE("matmul: the bit-identity tests pass again on OpenBLAS's Haswell and S
   }
 }
 #endif
+
+TEST_CASE("blas::gemm: an empty inner dimension gives beta · C (C unread when beta is 0)") {
+  std::vector<float> c = {1, 2, NAN, 4, 5, 6};
+  blas::gemm(blas::Transpose::no, blas::Transpose::no, 2, 3, 0, 1.f, nullptr, nullptr, 0.f,
+             c.data());
+  for (float v : c) CHECK(v == 0.0f);
+  std::vector<double> d = {1, 2, 3, 4};
+  blas::gemm(blas::Transpose::yes, blas::Transpose::yes, 2, 2, 0, 1.0, nullptr, nullptr, 0.5,
+             d.data());
+  CHECK(d == std::vector<double>{0.5, 1, 1.5, 2});
+}
