@@ -24,6 +24,14 @@ std::vector<std::pair<std::string, Buffer<T>>> Module<T>::named_buffers() const 
 }
 
 template <class T>
+std::vector<std::pair<std::string, Generator*>> Module<T>::named_generators() const {
+  std::vector<std::pair<std::string, Generator*>> all = generators_;
+  for (const auto& [child_name, child] : children_)
+    for (auto& [name, g] : child->named_generators()) all.emplace_back(child_name + "." + name, g);
+  return all;
+}
+
+template <class T>
 std::vector<Var<T>> Module<T>::parameters() const {
   std::vector<Var<T>> all;
   for (auto& [name, p] : named_parameters()) all.push_back(p);
@@ -67,6 +75,13 @@ void Module<T>::register_buffer(const std::string& name, Tensor<T>& tensor, bool
     if (existing == name)
       throw std::logic_error("register_buffer: \"" + name + "\" is a parameter already");
   buffers_.emplace_back(name, Buffer<T>{&tensor, is_count});
+}
+
+template <class T>
+void Module<T>::register_generator(const std::string& name, Generator& generator) {
+  for (const auto& [existing, g] : generators_)
+    if (existing == name) throw std::logic_error("register_generator: \"" + name + "\" twice");
+  generators_.emplace_back(name, &generator);
 }
 
 template <class T>

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "helpers.hpp"
+#include "tapegrad/layers/dropout.hpp"
 #include "tapegrad/layers/layers.hpp"
 
 using namespace tapegrad;
@@ -240,4 +241,38 @@ TEST_CASE("identities: a sigmoid network equals the tanh network with the transf
   for (std::size_t i = 0; i < 4; ++i)
     for (std::size_t k = 0; k < sp[i].numel(); ++k) tp[i].value()[k] = 2 * sp[i].value()[k];
   CHECK(std::abs(t(x).value()[0] - s(x).value()[0]) > 1e-3);
+}
+
+TEST_CASE("Dropout: inverted in training, the identity in evaluation, reproducible from the seed") {
+  Generator g(3);
+  nn::Dropout<double> drop(0.25, g);
+  CHECK(drop.name() == "Dropout(p=0.25, inplace=False)");
+  const Tensor<double> xv = Tensor<double>::full({400, 50}, 2.0);
+  Var<double> x = Var<double>::parameter(xv);
+  Var<double> y = drop(x);
+  std::size_t kept = 0;
+  for (double v : y.value()) {
+    CHECK((v == 0.0 || v == doctest::Approx(2.0 / 0.75)));
+    kept += v != 0.0;
+  }
+  CHECK(static_cast<double>(kept) / xv.numel() == doctest::Approx(0.75).epsilon(0.02));
+  sum(y).backward();  // gx = mask: 0 or 1/(1 − p), where y is
+  for (std::size_t k = 0; k < xv.numel(); ++k)
+    CHECK(x.grad()[k] == (y.value()[k] == 0.0 ? 0.0 : doctest::Approx(1 / 0.75)));
+
+  Generator same_seed(3);
+  nn::Dropout<double> again(0.25, same_seed);
+  CHECK(test::bit_identical(again(Var<double>(xv)).value(), y.value()));
+
+  drop.eval();
+  CHECK(test::bit_identical(drop(Var<double>(xv)).value(), xv));
+  drop.train();
+  Generator g1(1);
+  nn::Dropout<double> all(1.0, g1);
+  const Var<double> zeros = all(Var<double>(xv));
+  for (double v : zeros.value()) CHECK(v == 0.0);
+  CHECK(test::error_of([&] {
+          nn::Dropout<double>(1.5, g1);
+        }).find("probability has to be between 0 and 1, but got 1.5") != std::string::npos);
+  CHECK(drop.named_generators().size() == 1);
 }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "helpers.hpp"
+#include "tapegrad/layers/dropout.hpp"
 #include "tapegrad/layers/layers.hpp"
 #include "tapegrad/layers/safetensors.hpp"
 #include "tapegrad/train/trainer.hpp"
@@ -115,6 +116,33 @@ TEST_CASE("trainer: Adam with clipping, decay groups and a plateau schedule resu
   train_classifier(*interrupted, train, &val, first);
   auto resumed = model(27);
   train_classifier(*resumed, train, &val, o, ckpt);
+  for (std::size_t i = 0; i < straight->parameters().size(); ++i)
+    CHECK(test::bit_identical(resumed->parameters()[i].value(), straight->parameters()[i].value()));
+  std::remove(ckpt.c_str());
+}
+
+TEST_CASE("trainer: a model with dropout resumes mid-epoch with the same random stream") {
+  const Dataset train = blobs(120, 30);
+  const std::string ckpt = "/tmp/tapegrad_test_ckpt_dropout.safetensors";
+  auto dropout_model = [](std::uint64_t seed) {
+    nn::Generator g(seed);
+    auto m = std::make_shared<nn::Sequential<float>>();
+    m->emplace<nn::Linear<float>>(2, 16, true, g).emplace<nn::ReLU<float>>();
+    m->emplace<nn::Dropout<float>>(0.3, g).emplace<nn::Linear<float>>(16, 3, true, g);
+    return m;
+  };
+  TrainOptions o = quiet(3);
+  auto straight = dropout_model(31);
+  train_classifier(*straight, train, nullptr, o);
+  TrainOptions first = o;
+  first.checkpoint_path = ckpt;
+  first.max_steps = 11;  // inside epoch 2
+  auto interrupted = dropout_model(31);
+  train_classifier(*interrupted, train, nullptr, first);
+  auto resumed = dropout_model(31);
+  // Another stream state than the checkpoint's: the checkpoint must restore it.
+  resumed->named_generators()[0].second->uniform();
+  train_classifier(*resumed, train, nullptr, o, ckpt);
   for (std::size_t i = 0; i < straight->parameters().size(); ++i)
     CHECK(test::bit_identical(resumed->parameters()[i].value(), straight->parameters()[i].value()));
   std::remove(ckpt.c_str());

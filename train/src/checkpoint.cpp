@@ -96,6 +96,8 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                    {"plateau_bad_epochs", std::to_string(state.plateau.bad_epochs)},
                    {"plateau_cooldown_left", std::to_string(state.plateau.cooldown_left)},
                    {"plateau_reductions", std::to_string(state.plateau.reductions)}};
+  for (const auto& [name, generator] : model.named_generators())
+    file.metadata["rng." + name] = generator->state();
   const OptimizerState<float> optimizer_state = optimizer.state();
   for (const auto& [name, tensor] : optimizer_state.tensors) {
     StoredTensor t;
@@ -180,12 +182,24 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
   for (const auto& [key, text] : file.metadata)
     if (key.rfind("optimizer.", 0) == 0)
       optimizer_state.counts.emplace_back(key.substr(10), parse_count(path, key, text));
+  std::vector<std::pair<nn::Generator*, nn::Generator>> streams;
+  for (const auto& [name, generator] : model.named_generators()) {
+    nn::Generator restored_stream;
+    const std::string key = "rng." + name;
+    try {
+      restored_stream.set_state(field(file, path, key));
+    } catch (const std::invalid_argument&) {
+      throw field_error(path, key, "malformed generator state");
+    }
+    streams.emplace_back(generator, restored_stream);
+  }
   try {
     optimizer.load_state(optimizer_state);
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": the optimiser's state does not fit: " + e.what());
   }
   nn::set_state(model, std::move(values));
+  for (auto& [generator, restored_stream] : streams) *generator = restored_stream;
   rng = restored;
   return s;
 }

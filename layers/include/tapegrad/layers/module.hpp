@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tapegrad/autodiff/var.hpp"
+#include "tapegrad/layers/init.hpp"
 
 namespace tapegrad::nn {
 
@@ -49,6 +50,9 @@ class Module {
   std::size_t parameter_count() const;
   // Every buffer, this module's own first, then each child's under "child.", in order.
   std::vector<std::pair<std::string, Buffer<T>>> named_buffers() const;
+  // Every random stream the module draws from while it runs (Dropout's), named likewise;
+  // checkpoints save their states so that a resumed run draws the same numbers.
+  std::vector<std::pair<std::string, Generator*>> named_generators() const;
   void zero_grad();
 
   // Training or evaluation mode, for this module and all children.
@@ -70,10 +74,13 @@ class Module {
   void register_module(const std::string& name, std::shared_ptr<Module<T>> child);
   // Registers `tensor`, a member of the derived module, as the buffer `name`.
   void register_buffer(const std::string& name, Tensor<T>& tensor, bool is_count = false);
+  // Registers `generator`, a member of the derived module, as the random stream `name`.
+  void register_generator(const std::string& name, Generator& generator);
 
  private:
   std::vector<std::pair<std::string, Var<T>>> params_;
   std::vector<std::pair<std::string, Buffer<T>>> buffers_;
+  std::vector<std::pair<std::string, Generator*>> generators_;
   std::vector<std::pair<std::string, std::shared_ptr<Module<T>>>> children_;
   bool training_ = true;
 };
