@@ -390,6 +390,7 @@ int main(int argc, char** argv) {
       throw std::runtime_error(out + ": cannot create the output folder");
     opts.metrics_path = out + "/metrics.csv";
     opts.curves_path = out + "/curves.svg";
+    opts.watch = &test_set;
     opts.checkpoint_path = out + "/checkpoint.safetensors";
     Dataset fit = std::move(train_set), validation;
     if (val_split > 0) std::tie(fit, validation) = split_validation(fit, val_split, seed);

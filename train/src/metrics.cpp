@@ -15,10 +15,12 @@ namespace tapegrad {
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
   std::ostringstream s;
   s.precision(9);
-  s << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second\n";
+  s << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second,"
+       "test_loss,test_accuracy\n";
   for (const EpochMetrics& m : history)
     s << m.epoch << ',' << m.train_loss << ',' << m.train_accuracy << ',' << m.val_loss << ','
-      << m.val_accuracy << ',' << m.lr << ',' << m.seconds << ',' << m.samples_per_second << '\n';
+      << m.val_accuracy << ',' << m.lr << ',' << m.seconds << ',' << m.samples_per_second << ','
+      << m.test_loss << ',' << m.test_accuracy << '\n';
   return s.str();
 }
 
@@ -33,8 +35,9 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& text) {
     double epoch = 0;
     std::replace(line.begin(), line.end(), ',', ' ');
     std::istringstream row(line);
-    std::string field[8];
-    for (std::string& f : field) row >> f;
+    std::string field[10] = {"", "", "", "", "", "", "", "", "nan", "nan"};
+    for (std::string& f : field)
+      if (!(row >> f)) break;
     const std::size_t row_no = history.size() + 1;
     auto num = [&](const std::string& f) {
       if (f == "nan" || f == "-nan") return std::numeric_limits<double>::quiet_NaN();
@@ -57,12 +60,38 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& text) {
     m.lr = num(field[5]);
     m.seconds = num(field[6]);
     m.samples_per_second = num(field[7]);
+    m.test_loss = num(field[8]);
+    m.test_accuracy = num(field[9]);
     history.push_back(m);
   }
   return history;
 }
 
 namespace {
+
+// Round tick values covering [lo, hi]: multiples of a step of 1, 2 or 5 times a power of ten,
+// four to six of them.
+std::vector<double> round_ticks(double lo, double hi) {
+  const double raw = (hi - lo) / 6;
+  const double power = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = power;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * power >= raw) {
+      step = m * power;
+      break;
+    }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  return ticks;
+}
+
+// Enough decimals to tell ticks `step` apart.
+int tick_decimals(const std::vector<double>& ticks) {
+  if (ticks.size() < 2) return 2;
+  const double step = ticks[1] - ticks[0];
+  return std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
+}
 
 struct Series {
   const char* label;
@@ -93,13 +122,15 @@ void panel(std::ostringstream& s, double x0, const char* title, const std::vecto
     << "</text>\n";
   s << "<rect x='" << left << "' y='" << top << "' width='" << right - left << "' height='"
     << bottom - top << "' fill='none' stroke='#888'/>\n";
-  for (int t = 0; t <= 4; ++t) {
-    const double v = lo + (hi - lo) * t / 4;
+  const std::vector<double> ticks = round_ticks(lo, hi);
+  const int decimals = tick_decimals(ticks);
+  for (double v : ticks) {
     s << "<text x='" << left - 6 << "' y='" << py(v) + 4 << "' text-anchor='end' font-size='11'>"
       << std::fixed;
-    s.precision(3);
+    s.precision(decimals);
     s << v << "</text>\n";
     s.unsetf(std::ios::fixed);
+    s.precision(6);
     s << "<line x1='" << left << "' x2='" << right << "' y1='" << py(v) << "' y2='" << py(v)
       << "' stroke='#eee'/>\n";
   }
@@ -141,10 +172,12 @@ std::string curves_svg(const std::vector<EpochMetrics>& history) {
        "font-family='sans-serif'>\n<rect width='100%' height='100%' fill='white'/>\n";
   panel(s, 0, "loss", history,
         {{"train", "#1f77b4", &EpochMetrics::train_loss, false},
-         {"validation", "#d62728", &EpochMetrics::val_loss, true}});
+         {"validation", "#d62728", &EpochMetrics::val_loss, true},
+         {"test", "#2ca02c", &EpochMetrics::test_loss, true}});
   panel(s, 390, "accuracy", history,
         {{"train", "#1f77b4", &EpochMetrics::train_accuracy, false},
-         {"validation", "#d62728", &EpochMetrics::val_accuracy, true}});
+         {"validation", "#d62728", &EpochMetrics::val_accuracy, true},
+         {"test", "#2ca02c", &EpochMetrics::test_accuracy, true}});
   s << "</svg>\n";
   return s.str();
 }

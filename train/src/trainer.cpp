@@ -133,6 +133,10 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     validation->validate("validation data");
     validation->check_finite("validation data");
   }
+  if (options.watch) {
+    options.watch->validate("test data");
+    options.watch->check_finite("test data");
+  }
   if (options.epochs == 0) throw std::invalid_argument("train: epochs must be > 0");
   std::ostream& log = options.log ? *options.log : std::cout;
   std::vector<Var<float>> params = model.parameters();
@@ -238,7 +242,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     m.lr = lr;
     m.seconds = seconds_since(start);
     m.samples_per_second = static_cast<double>(seen - seen_before) / m.seconds;
-    m.val_loss = m.val_accuracy = std::nan("");
+    m.val_loss = m.val_accuracy = m.test_loss = m.test_accuracy = std::nan("");
     bool improved = false;
     if (validation) {
       const Evaluation v = evaluate_classifier(model, *validation);
@@ -251,6 +255,11 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
         improved = true;
       }
     }
+    if (options.watch) {
+      const Evaluation t = evaluate_classifier(model, *options.watch);
+      m.test_loss = t.loss;
+      m.test_accuracy = t.accuracy;
+    }
     result.history.push_back(m);
     if (options.schedule.kind == LrSchedule::Kind::plateau)
       state.plateau.observe(validation ? m.val_loss : m.train_loss, options.schedule);
@@ -261,6 +270,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     line << "epoch " << epoch << "/" << options.epochs << "  train loss " << m.train_loss
          << "  acc " << m.train_accuracy;
     if (validation) line << "  val loss " << m.val_loss << "  acc " << m.val_accuracy;
+    if (options.watch) line << "  test loss " << m.test_loss << "  acc " << m.test_accuracy;
     line.precision(1);
     line << "  " << m.seconds << " s  " << std::lround(m.samples_per_second) << " samples/s";
     log << line.str() << std::endl;

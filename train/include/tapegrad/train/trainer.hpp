@@ -44,6 +44,9 @@ struct TrainOptions {
   std::string checkpoint_path;  // rewritten atomically after every epoch (empty: none)
   std::string metrics_path;     // metrics CSV, rewritten after every epoch (empty: none)
   std::string curves_path;      // SVG of the loss and accuracy curves, likewise (empty: none)
+  // Evaluated after every epoch for the metrics and curves only (never to choose anything), so
+  // over-fitting shows beside the training curve; may be null.
+  const Dataset* watch = nullptr;
   enum class Progress { automatic, bar, lines, none };
   Progress progress = Progress::automatic;  // automatic: a bar when stderr is a terminal
   std::ostream* log = nullptr;              // epoch lines; nullptr: std::cout
