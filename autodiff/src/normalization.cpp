@@ -53,7 +53,8 @@ template <class T>
 Channels channels_of(const char* op, const Var<T>& x, const Var<T>& weight, const Var<T>& bias) {
   const Shape& s = x.shape();
   if (s.rank() < 2)
-    throw ShapeError(std::string(op) + ": input must have shape [N, C] or [N, C, L], got shape " +
+    throw ShapeError(std::string(op) +
+                     ": input must have shape [N, C, *] (rank 2 or more), got shape " +
                      s.to_string());
   std::size_t inner = 1;
   for (std::size_t d = 2; d < s.rank(); ++d) inner *= s[d];

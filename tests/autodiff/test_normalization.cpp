@@ -277,7 +277,7 @@ TEST_CASE("normalisation: errors name the op and the shapes") {
   const Var<double> w3(Tensor<double>::ones({3})), w4(Tensor<double>::ones({4}));
   const Tensor<double> t3 = Tensor<double>::ones({3}), t2 = Tensor<double>::ones({2});
   CHECK(error([&] { batch_norm(Var<double>(Tensor<double>::ones({3}))); }) ==
-        "batch_norm: input must have shape [N, C] or [N, C, L], got shape [3]");
+        "batch_norm: input must have shape [N, C, *] (rank 2 or more), got shape [3]");
   CHECK(error([&] { batch_norm(x, w4); }) ==
         "batch_norm: weight of shape [4] for input of shape [4, 3, 2] (expected [3], one per "
         "channel)");
