@@ -6,6 +6,7 @@
 #include "tapegrad/autodiff/elementwise.hpp"
 #include "tapegrad/autodiff/losses.hpp"
 #include "tapegrad/autodiff/matmul.hpp"
+#include "tapegrad/autodiff/normalization.hpp"
 #include "tapegrad/autodiff/pool.hpp"
 #include "tapegrad/autodiff/reduce.hpp"
 #include "tapegrad/autodiff/reshape.hpp"

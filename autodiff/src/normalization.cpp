@@ -1,0 +1,278 @@
+#include "tapegrad/autodiff/normalization.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "tapegrad/autodiff/op.hpp"
+
+namespace tapegrad {
+namespace {
+
+// Where each op's optional weight or bias is missing, an untracked empty tensor takes its place,
+// so the inputs keep their positions; value_or_one reads it as γ = 1.
+template <class T>
+Var<T> or_placeholder(const Var<T>& v) {
+  return v.defined() ? v : Var<T>(Tensor<T>(Shape{0}));
+}
+
+template <class T>
+T value_or_one(const Tensor<T>& w, std::size_t i) {
+  return w.numel() ? w[i] : T(1);
+}
+
+template <class T>
+T value_or_zero(const Tensor<T>& b, std::size_t i) {
+  return b.numel() ? b[i] : T(0);
+}
+
+// The gradient slot of input i when it wants a gradient (an empty one otherwise). A rule takes
+// each slot once: a second g.slot(i) would add to the values the first one put.
+template <class T>
+GradSlot<T> slot_if(Gradients<T>& g, std::size_t i, bool needed) {
+  return needed ? g.slot(i) : GradSlot<T>(nullptr, 0, false);
+}
+
+void require_shape(const char* op, const char* what, const Shape& got, const Shape& expected,
+                   const Shape& input, const char* why) {
+  if (got != expected)
+    throw ShapeError(std::string(op) + ": " + what + " of shape " + got.to_string() +
+                     " for input of shape " + input.to_string() + " (expected " +
+                     expected.to_string() + ", " + why + ")");
+}
+
+// x [N, C, *] as channels: element (n, c, i) sits at (n·C + c)·inner + i.
+struct Channels {
+  std::size_t batch, channels, inner;
+  std::size_t at(std::size_t n, std::size_t c, std::size_t i) const {
+    return (n * channels + c) * inner + i;
+  }
+  std::size_t per_channel() const { return batch * inner; }
+};
+
+template <class T>
+Channels channels_of(const char* op, const Var<T>& x, const Var<T>& weight, const Var<T>& bias) {
+  const Shape& s = x.shape();
+  if (s.rank() < 2)
+    throw ShapeError(std::string(op) +
+                     ": input must have shape [N, C, *] (rank 2 or more), got shape " +
+                     s.to_string());
+  std::size_t inner = 1;
+  for (std::size_t d = 2; d < s.rank(); ++d) inner *= s[d];
+  const Shape per_channel{s[1]};
+  if (weight.defined())
+    require_shape(op, "weight", weight.shape(), per_channel, s, "one per channel");
+  if (bias.defined()) require_shape(op, "bias", bias.shape(), per_channel, s, "one per channel");
+  return {s[0], s[1], inner};
+}
+
+// The op behind batch_norm and batch_norm_eval, given x̂ (x's shape) and inv [C], the inverse
+// standard deviation 1/σ̂_c each channel was divided by. y = γ_c x̂ + β_c.
+//   gγ_c = Σ gy ⊙ x̂,  gβ_c = Σ gy  (sums over the channel's m elements);
+//   gx = γ_c inv_c (gy − mean(gy) − x̂ · mean(gy ⊙ x̂)) in training, where μ and σ² depend on x,
+//   gx = γ_c inv_c gy in evaluation, where they are constants (derivations.md#batch-norm).
+template <class T>
+Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const Var<T>& weight,
+                     const Var<T>& bias, Tensor<T> xhat, Tensor<T> inv, bool training) {
+  const Var<T> w = or_placeholder(weight), b = or_placeholder(bias);
+  Tensor<T> y(x.shape());
+  for (std::size_t c = 0; c < ch.channels; ++c) {
+    const T gamma = value_or_one(w.value(), c), beta = value_or_zero(b.value(), c);
+    for (std::size_t n = 0; n < ch.batch; ++n)
+      for (std::size_t i = 0; i < ch.inner; ++i) {
+        const std::size_t k = ch.at(n, c, i);
+        y[k] = gamma * xhat[k] + beta;
+      }
+  }
+  auto backward = [ch, training](const Tensor<T>& gy, Gradients<T>& g) {
+    const Tensor<T>& gamma = g.input(1);
+    const T* xh = g.input(3).data();
+    const T* inv = g.input(4).data();
+    const double m = static_cast<double>(ch.per_channel());
+    const bool need_x = g.needed(0), need_w = g.needed(1), need_b = g.needed(2);
+    const GradSlot<T> sx = slot_if(g, 0, need_x), sw = slot_if(g, 1, need_w),
+                      sb = slot_if(g, 2, need_b);
+    for (std::size_t c = 0; c < ch.channels; ++c) {
+      double sum_g = 0, sum_gx = 0;
+      for (std::size_t n = 0; n < ch.batch; ++n)
+        for (std::size_t i = 0; i < ch.inner; ++i) {
+          const std::size_t k = ch.at(n, c, i);
+          sum_g += gy[k];
+          sum_gx += static_cast<double>(gy[k]) * xh[k];
+        }
+      if (need_w) sw.put(c, static_cast<T>(sum_gx));
+      if (need_b) sb.put(c, static_cast<T>(sum_g));
+      if (!need_x) continue;
+      const double scale = static_cast<double>(value_or_one(gamma, c)) * inv[c];
+      const double mean_g = training ? sum_g / m : 0, mean_gx = training ? sum_gx / m : 0;
+      for (std::size_t n = 0; n < ch.batch; ++n)
+        for (std::size_t i = 0; i < ch.inner; ++i) {
+          const std::size_t k = ch.at(n, c, i);
+          sx.put(k, static_cast<T>(scale * (gy[k] - mean_g - xh[k] * mean_gx)));
+        }
+    }
+  };
+  return make_op<T>(op, {x, w, b, Var<T>(std::move(xhat)), Var<T>(std::move(inv))}, std::move(y),
+                    std::move(backward));
+}
+
+}  // namespace
+
+template <class T>
+Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
+                  Tensor<T>* batch_mean, Tensor<T>* batch_var) {
+  const char* op = "batch_norm";
+  const Channels ch = channels_of(op, x, weight, bias);
+  const std::size_t m = ch.per_channel();
+  if (m == 1)
+    throw std::invalid_argument(
+        std::string(op) +
+        ": Expected more than 1 value per channel when training, got input of shape " +
+        x.shape().to_string());
+  const Tensor<T>& xv = x.value();
+  Tensor<T> xhat(x.shape());
+  Tensor<T> inv = Tensor<T>::zeros(Shape{ch.channels});
+  Tensor<T> mean(Shape{ch.channels}), var(Shape{ch.channels});
+  for (std::size_t c = 0; m > 0 && c < ch.channels; ++c) {
+    double sum = 0;
+    for (std::size_t n = 0; n < ch.batch; ++n)
+      for (std::size_t i = 0; i < ch.inner; ++i) sum += xv[ch.at(n, c, i)];
+    const double mu = sum / static_cast<double>(m);
+    double squares = 0;
+    for (std::size_t n = 0; n < ch.batch; ++n)
+      for (std::size_t i = 0; i < ch.inner; ++i) {
+        const double d = xv[ch.at(n, c, i)] - mu;
+        squares += d * d;
+      }
+    const double r = 1 / std::sqrt(squares / static_cast<double>(m) + eps);
+    for (std::size_t n = 0; n < ch.batch; ++n)
+      for (std::size_t i = 0; i < ch.inner; ++i) {
+        const std::size_t k = ch.at(n, c, i);
+        xhat[k] = static_cast<T>((xv[k] - mu) * r);
+      }
+    inv[c] = static_cast<T>(r);
+    mean[c] = static_cast<T>(mu);
+    var[c] = static_cast<T>(squares / static_cast<double>(m - 1));
+  }
+  if (batch_mean) *batch_mean = m > 0 ? std::move(mean) : Tensor<T>();
+  if (batch_var) *batch_var = m > 0 ? std::move(var) : Tensor<T>();
+  return batch_norm_op(op, ch, x, weight, bias, std::move(xhat), std::move(inv), true);
+}
+
+template <class T>
+Var<T> batch_norm_eval(const Var<T>& x, const Tensor<T>& running_mean, const Tensor<T>& running_var,
+                       const Var<T>& weight, const Var<T>& bias, double eps) {
+  const char* op = "batch_norm_eval";
+  const Channels ch = channels_of(op, x, weight, bias);
+  const Shape per_channel{ch.channels};
+  require_shape(op, "running mean", running_mean.shape(), per_channel, x.shape(),
+                "one per channel");
+  require_shape(op, "running variance", running_var.shape(), per_channel, x.shape(),
+                "one per channel");
+  const Tensor<T>& xv = x.value();
+  Tensor<T> xhat(x.shape());
+  Tensor<T> inv(per_channel);
+  for (std::size_t c = 0; c < ch.channels; ++c) {
+    const double r = 1 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+    for (std::size_t n = 0; n < ch.batch; ++n)
+      for (std::size_t i = 0; i < ch.inner; ++i) {
+        const std::size_t k = ch.at(n, c, i);
+        xhat[k] = static_cast<T>((static_cast<double>(xv[k]) - running_mean[c]) * r);
+      }
+    inv[c] = static_cast<T>(r);
+  }
+  return batch_norm_op(op, ch, x, weight, bias, std::move(xhat), std::move(inv), false);
+}
+
+// x [rows, D] (the leading dimensions flattened, D = normalized_shape's element count), x̂ and
+// inv [rows] = 1/σ̂_r saved as untracked inputs. y = x̂ ⊙ γ + β. With h = gy ⊙ γ:
+//   gx = inv_r (h − mean(h) − x̂ · mean(h ⊙ x̂)) over each row,
+//   gγ = Σ_r gy ⊙ x̂,  gβ = Σ_r gy  (derivations.md#layer-norm).
+template <class T>
+Var<T> layer_norm(const Var<T>& x, const Shape& normalized_shape, const Var<T>& weight,
+                  const Var<T>& bias, double eps) {
+  const char* op = "layer_norm";
+  const Shape& s = x.shape();
+  const std::size_t k = normalized_shape.rank();
+  if (k == 0) throw ShapeError(std::string(op) + ": normalized_shape [] must have rank 1 or more");
+  bool trailing = s.rank() >= k;
+  for (std::size_t d = 0; trailing && d < k; ++d)
+    trailing = s[s.rank() - k + d] == normalized_shape[d];
+  if (!trailing)
+    throw ShapeError(std::string(op) + ": normalized_shape " + normalized_shape.to_string() +
+                     " is not the trailing dimensions of input of shape " + s.to_string());
+  if (weight.defined())
+    require_shape(op, "weight", weight.shape(), normalized_shape, s, "normalized_shape");
+  if (bias.defined())
+    require_shape(op, "bias", bias.shape(), normalized_shape, s, "normalized_shape");
+  const std::size_t width = normalized_shape.numel();
+  std::size_t rows = 1;
+  for (std::size_t d = 0; d + k < s.rank(); ++d) rows *= s[d];
+
+  const Tensor<T>& xv = x.value();
+  Tensor<T> xhat(s);
+  Tensor<T> inv = Tensor<T>::zeros(Shape{rows});
+  for (std::size_t r = 0; r < rows && width > 0; ++r) {
+    const T* row = xv.data() + r * width;
+    double sum = 0;
+    for (std::size_t j = 0; j < width; ++j) sum += row[j];
+    const double mu = sum / static_cast<double>(width);
+    double squares = 0;
+    for (std::size_t j = 0; j < width; ++j) squares += (row[j] - mu) * (row[j] - mu);
+    const double rs = 1 / std::sqrt(squares / static_cast<double>(width) + eps);
+    for (std::size_t j = 0; j < width; ++j)
+      xhat[r * width + j] = static_cast<T>((row[j] - mu) * rs);
+    inv[r] = static_cast<T>(rs);
+  }
+  const Var<T> w = or_placeholder(weight), b = or_placeholder(bias);
+  Tensor<T> y(s);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < width; ++j) {
+      const std::size_t e = r * width + j;
+      y[e] = value_or_one(w.value(), j) * xhat[e] + value_or_zero(b.value(), j);
+    }
+  auto backward = [rows, width](const Tensor<T>& gy, Gradients<T>& g) {
+    const Tensor<T>& gamma = g.input(1);
+    const T* xh = g.input(3).data();
+    const T* inv = g.input(4).data();
+    const bool need_x = g.needed(0), need_w = g.needed(1), need_b = g.needed(2);
+    const GradSlot<T> sx = slot_if(g, 0, need_x), sw = slot_if(g, 1, need_w),
+                      sb = slot_if(g, 2, need_b);
+    for (std::size_t r = 0; need_x && r < rows; ++r) {
+      const std::size_t row = r * width;
+      double sum_h = 0, sum_hx = 0;
+      for (std::size_t j = 0; j < width; ++j) {
+        const double h = static_cast<double>(gy[row + j]) * value_or_one(gamma, j);
+        sum_h += h;
+        sum_hx += h * xh[row + j];
+      }
+      const double mean_h = sum_h / width, mean_hx = sum_hx / width;
+      for (std::size_t j = 0; j < width; ++j) {
+        const double h = static_cast<double>(gy[row + j]) * value_or_one(gamma, j);
+        sx.put(row + j, static_cast<T>(inv[r] * (h - mean_h - xh[row + j] * mean_hx)));
+      }
+    }
+    for (std::size_t j = 0; (need_w || need_b) && j < width; ++j) {
+      double sum_g = 0, sum_gx = 0;
+      for (std::size_t r = 0; r < rows; ++r) {
+        sum_g += gy[r * width + j];
+        sum_gx += static_cast<double>(gy[r * width + j]) * xh[r * width + j];
+      }
+      if (need_w) sw.put(j, static_cast<T>(sum_gx));
+      if (need_b) sb.put(j, static_cast<T>(sum_g));
+    }
+  };
+  return make_op<T>(op, {x, w, b, Var<T>(std::move(xhat)), Var<T>(std::move(inv))}, std::move(y),
+                    std::move(backward));
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                               \
+  template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double, Tensor<T>*, \
+                             Tensor<T>*);                                                     \
+  template Var<T> batch_norm_eval(const Var<T>&, const Tensor<T>&, const Tensor<T>&,          \
+                                  const Var<T>&, const Var<T>&, double);                      \
+  template Var<T> layer_norm(const Var<T>&, const Shape&, const Var<T>&, const Var<T>&, double);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad
