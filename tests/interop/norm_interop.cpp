@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
       auto add = [&](const char* name, const Shape& shape, double mean, double scale) {
         Tensor<double> t(shape);
         nn::normal(t, g, mean, scale);
-        f.tensors.emplace_back(std::to_string(i) + "." + name, StoredTensor{{}, t});
+        f.tensors.emplace_back(std::to_string(i) + "." + name, StoredTensor{{}, t, {}});
       };
       add("x", c.x, 0.7, 2.0);  // away from mean 0 and variance 1
       add("gy", c.x, 0.0, 1.0);
@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
       add("running_mean", p, 0.5, 1.0);
       Tensor<double> rv(p);
       for (double& v : rv) v = 0.2 + std::abs(g.normal()) * 3;
-      f.tensors.emplace_back(std::to_string(i) + ".running_var", StoredTensor{{}, rv});
+      f.tensors.emplace_back(std::to_string(i) + ".running_var", StoredTensor{{}, rv, {}});
       lines += std::string(cases[i]) + "\n";
     }
     f.metadata["cases"] = lines;
