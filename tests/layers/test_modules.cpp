@@ -4,6 +4,7 @@
 #include "helpers.hpp"
 #include "tapegrad/layers/dropout.hpp"
 #include "tapegrad/layers/layers.hpp"
+#include "tapegrad/layers/normalization.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
@@ -275,4 +276,53 @@ TEST_CASE("Dropout: inverted in training, the identity in evaluation, reproducib
           nn::Dropout<double>(1.5, g1);
         }).find("probability has to be between 0 and 1, but got 1.5") != std::string::npos);
   CHECK(drop.named_generators().size() == 1);
+}
+
+TEST_CASE("BatchNorm1d: batch statistics in training, running ones in evaluation, as PyTorch") {
+  nn::BatchNorm1d<double> bn(2, 1e-5, 0.1);
+  CHECK(bn.name() ==
+        "BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
+  CHECK(bn.parameters().size() == 2);
+  REQUIRE(bn.named_buffers().size() == 3);
+  CHECK(bn.named_buffers()[2].first == "num_batches_tracked");
+  CHECK(bn.named_buffers()[2].second.is_count);
+  // Channel 0 holds 1, 2, 3, 4 (mean 2.5, biased variance 1.25, unbiased 5/3); channel 1 is 0.
+  const Tensor<double> x({4, 2}, {1, 0, 2, 0, 3, 0, 4, 0});
+  const Tensor<double> y = bn(Var<double>(x)).value();
+  CHECK(y.at({0, 0}) == doctest::Approx(-1.5 / std::sqrt(1.25 + 1e-5)));
+  CHECK(y.at({3, 1}) == 0.0);
+  CHECK(bn.running_mean[0] == doctest::Approx(0.25));                // 0.9·0 + 0.1·2.5
+  CHECK(bn.running_var[0] == doctest::Approx(0.9 + 0.1 * 5.0 / 3));  // unbiased
+  CHECK(bn.running_var[1] == doctest::Approx(0.9));
+  CHECK(bn.num_batches_tracked[0] == 1.0);
+  bn.eval();
+  const Tensor<double> e = bn(Var<double>(x)).value();
+  CHECK(e.at({0, 0}) == doctest::Approx((1 - 0.25) / std::sqrt(bn.running_var[0] + 1e-5)));
+  CHECK(bn.num_batches_tracked[0] == 1.0);  // evaluation updates nothing
+
+  nn::BatchNorm1d<double> cumulative(2, 1e-5, std::nullopt);  // momentum None: running average
+  cumulative(Var<double>(x));
+  CHECK(cumulative.running_mean[0] == doctest::Approx(2.5));  // factor 1/1
+  CHECK(cumulative.name().find("momentum=None") != std::string::npos);
+  nn::BatchNorm1d<double> plain(2, 1e-5, 0.1, false, false);
+  CHECK(plain.parameters().empty());
+  CHECK(plain.named_buffers().empty());
+  plain.eval();  // without running statistics: batch statistics in evaluation too
+  CHECK(plain(Var<double>(x)).value().at({0, 0}) == doctest::Approx(y.at({0, 0})));
+  CHECK(test::error_of([&] {
+          bn(Var<double>(Tensor<double>::zeros({4, 3})));
+        }).find("expects input [N, 2] or [N, 2, L], got [4, 3]") != std::string::npos);
+}
+
+TEST_CASE("LayerNorm: normalises over the trailing dimensions, with PyTorch's name") {
+  nn::LayerNorm<double> ln(Shape{3});
+  CHECK(ln.name() == "LayerNorm((3,), eps=1e-05, elementwise_affine=True)");
+  CHECK(nn::LayerNorm<double>(Shape{2, 3}, 1e-6, false).name() ==
+        "LayerNorm((2, 3), eps=1e-06, elementwise_affine=False)");
+  const Tensor<double> y = ln(Var<double>(Tensor<double>({2, 3}, {1, 2, 3, 5, 5, 5}))).value();
+  CHECK(y.at({0, 0}) == doctest::Approx(-1 / std::sqrt(2.0 / 3 + 1e-5)));
+  CHECK(y.at({1, 2}) == 0.0);
+  CHECK(test::error_of([&] {
+          ln(Var<double>(Tensor<double>::zeros({2, 4})));
+        }).find("ending with [3]") != std::string::npos);
 }
