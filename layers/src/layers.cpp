@@ -3,6 +3,8 @@
 #include <string>
 
 #include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/layers/dropout.hpp"
+#include "tapegrad/layers/normalization.hpp"
 
 namespace tapegrad::nn {
 
@@ -154,9 +156,26 @@ Init default_init(Activation a) {
   return a == Activation::relu ? Init::he_normal : Init::glorot_normal;
 }
 
+namespace {
+// The normalisation of `options` for an output of shape `shape` (batch axis first), if any.
+template <class T>
+void add_norm(Sequential<T>& model, const BlockOptions& options, const Shape& shape) {
+  if (options.norm == Norm::batch) model.add(std::make_shared<BatchNorm1d<T>>(shape[1]));
+  if (options.norm == Norm::layer) {
+    Shape sample;
+    for (std::size_t d = 1; d < shape.rank(); ++d) sample.push_back(shape[d]);
+    model.add(std::make_shared<LayerNorm<T>>(sample));
+  }
+}
+template <class T>
+void add_dropout(Sequential<T>& model, const BlockOptions& options, Generator& g) {
+  if (options.dropout > 0) model.add(std::make_shared<Dropout<T>>(options.dropout, g));
+}
+}  // namespace
+
 template <class T>
 std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activation activation,
-                                   Generator& g) {
+                                   Generator& g, const BlockOptions& options) {
   if (sizes.size() < 2)
     throw std::invalid_argument("mlp: needs at least an input and an output size");
   auto model = std::make_shared<Sequential<T>>();
@@ -164,6 +183,7 @@ std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activa
     model->add(
         std::make_shared<Linear<T>>(sizes[i], sizes[i + 1], true, g, default_init(activation)));
     if (i + 2 == sizes.size()) break;
+    add_norm(*model, options, Shape{1, sizes[i + 1]});
     switch (activation) {
       case Activation::relu:
         model->add(std::make_shared<ReLU<T>>());
@@ -175,6 +195,7 @@ std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activa
         model->add(std::make_shared<Tanh<T>>());
         break;
     }
+    add_dropout(*model, options, g);
   }
   return model;
 }
@@ -182,35 +203,37 @@ std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activa
 template <class T>
 std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, std::size_t length,
                                      std::size_t classes, std::size_t kernel, std::size_t pool,
-                                     Generator& g) {
+                                     Generator& g, const BlockOptions& options) {
   if (channels.size() < 2) throw std::invalid_argument("cnn1d: needs input and conv channels");
   auto model = std::make_shared<Sequential<T>>();
   for (std::size_t i = 1; i < channels.size(); ++i) {
     model->add(std::make_shared<Conv1d<T>>(channels[i - 1], channels[i], kernel, g, 1, kernel / 2));
+    add_norm(*model, options, model->output_shape(Shape{1, channels[0], length}));
     model->add(std::make_shared<ReLU<T>>());
     model->add(std::make_shared<MaxPool1d<T>>(pool));
   }
   model->add(std::make_shared<Flatten<T>>());
+  add_dropout(*model, options, g);
   const Shape out = model->output_shape(Shape{1, channels[0], length});
   model->add(std::make_shared<Linear<T>>(out[1], classes, true, g));
   return model;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                               \
-  template class Linear<T>;                                                                   \
-  template class Conv1d<T>;                                                                   \
-  template class Pool1d<T, PoolKind::max>;                                                    \
-  template class Pool1d<T, PoolKind::average>;                                                \
-  template std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>&, std::size_t, \
-                                                std::size_t, std::size_t, std::size_t,        \
-                                                Generator&);                                  \
-  template class ReLU<T>;                                                                     \
-  template class Sigmoid<T>;                                                                  \
-  template class Tanh<T>;                                                                     \
-  template class Flatten<T>;                                                                  \
-  template class Sequential<T>;                                                               \
-  template std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>&, Activation,    \
-                                              Generator&);
+#define TAPEGRAD_INSTANTIATE(T)                                                                    \
+  template class Linear<T>;                                                                        \
+  template class Conv1d<T>;                                                                        \
+  template class Pool1d<T, PoolKind::max>;                                                         \
+  template class Pool1d<T, PoolKind::average>;                                                     \
+  template std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>&, std::size_t,      \
+                                                std::size_t, std::size_t, std::size_t, Generator&, \
+                                                const BlockOptions&);                              \
+  template class ReLU<T>;                                                                          \
+  template class Sigmoid<T>;                                                                       \
+  template class Tanh<T>;                                                                          \
+  template class Flatten<T>;                                                                       \
+  template class Sequential<T>;                                                                    \
+  template std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>&, Activation,         \
+                                              Generator&, const BlockOptions&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

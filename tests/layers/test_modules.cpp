@@ -326,3 +326,19 @@ TEST_CASE("LayerNorm: normalises over the trailing dimensions, with PyTorch's na
           ln(Var<double>(Tensor<double>::zeros({2, 4})));
         }).find("ending with [3]") != std::string::npos);
 }
+
+TEST_CASE("builders: normalisation and dropout around each hidden activation, torch.nn's order") {
+  Generator g(8);
+  auto m = mlp<float>({6, 5, 4, 3}, Activation::relu, g, {Norm::batch, 0.25});
+  std::vector<std::string> names;
+  for (const auto& [index, layer] : m->children()) names.push_back(layer->name().substr(0, 6));
+  CHECK(names == std::vector<std::string>{"Linear", "BatchN", "ReLU()", "Dropou", "Linear",
+                                          "BatchN", "ReLU()", "Dropou", "Linear"});
+  CHECK(m->named_buffers().size() == 6);
+  auto c = cnn1d<float>({28, 16, 8}, 28, 10, 3, 2, g, {Norm::layer, 0.5});
+  CHECK(c->children()[1].second->name() ==
+        "LayerNorm((16, 28), eps=1e-05, elementwise_affine=True)");
+  CHECK(c->output_shape(Shape{2, 28, 28}) == Shape{2, 10});
+  auto plain = mlp<float>({6, 5, 3}, Activation::relu, g);
+  CHECK(plain->size() == 3);  // no options: the same model as before
+}

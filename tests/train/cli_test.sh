@@ -80,6 +80,17 @@ check "resume from the checkpoint" 0 "resumed from" -- "$bin" train --model mlp:
   --test "$dir/test.csv" --epochs 6 --batch 16 --lr 0.05 --out "$dir/run2" --progress none \
   --val-split 0.1 --resume "$dir/run/checkpoint.safetensors"
 
+# Model options: normalisation and dropout layers, PyTorch's names; a bad option names the valid ones.
+check "summary with options" 0 "BatchNorm1d\(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True\)" -- \
+  "$bin" summary --model mlp:784-64-10,norm=batch,dropout=0.2
+check "cnn with options" 0 "9 +Dropout\(p=0.3, inplace=False\)" -- "$bin" summary --model cnn,norm=batch,dropout=0.3
+check "bad model option" 1 "unknown norm \"foo\" \(valid: none, batch, layer\)" -- "$bin" summary --model mlp:4-3,norm=foo
+check "train and eval with batch norm and dropout" 0 "test accuracy 1.0000" -- "$bin" train \
+  --model mlp:4-8-2,norm=batch,dropout=0.1 --data "$dir/train.csv" --test "$dir/test.csv" --epochs 4 \
+  --batch 16 --out "$dir/bn" --progress none
+check "eval a batch-norm model" 0 "test accuracy 1.0000" -- "$bin" eval --model mlp:4-8-2,norm=batch,dropout=0.1 \
+  --weights "$dir/bn/model.safetensors" --data "$dir/train.csv" --test "$dir/test.csv"
+
 # Every optimizer trains; a flag that does not apply to the chosen one is refused by name; a
 # resumed Adam run goes on from the checkpoint's state; the plateau schedule runs.
 for opt in sgd adam adamw rmsprop adagrad; do

@@ -14,6 +14,52 @@ std::invalid_argument bad_model(const std::string& text, const std::string& why)
   return std::invalid_argument("--model " + text + ": " + why + " (expected " + model_help + ")");
 }
 
+nn::Activation parse_activation(const std::string& text, const std::string& name) {
+  if (name == "relu") return nn::Activation::relu;
+  if (name == "tanh") return nn::Activation::tanh;
+  if (name == "sigmoid") return nn::Activation::sigmoid;
+  throw bad_model(text, "unknown activation \"" + name + "\" (valid: relu, tanh, sigmoid)");
+}
+
+// The options after the first comma: act=…, norm=…, dropout=… (act for MLPs only).
+struct Options {
+  std::string activation = "relu";
+  nn::BlockOptions block;
+};
+Options parse_options(const std::string& text, const std::vector<std::string>& items, bool mlp) {
+  Options o;
+  for (const std::string& item : items) {
+    const std::size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq),
+                      value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (key == "act" && mlp && !value.empty()) {
+      o.activation = value;
+    } else if (key == "norm" && !value.empty()) {
+      if (value == "batch")
+        o.block.norm = nn::Norm::batch;
+      else if (value == "layer")
+        o.block.norm = nn::Norm::layer;
+      else if (value != "none")
+        throw bad_model(text, "unknown norm \"" + value + "\" (valid: none, batch, layer)");
+    } else if (key == "dropout" && !value.empty()) {
+      std::size_t used = 0;
+      double p = -1;
+      try {
+        p = std::stod(value, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != value.size() || !(p >= 0 && p < 1))
+        throw bad_model(text, "dropout \"" + value + "\" is not a probability in [0, 1)");
+      o.block.dropout = p;
+    } else {
+      throw bad_model(text, "unknown option \"" + item + "\" (valid: " + (mlp ? "act=NAME, " : "") +
+                                "norm=none|batch|layer, dropout=P)");
+    }
+  }
+  return o;
+}
+
 }  // namespace
 
 Shape ModelSpec::batch_shape(std::size_t n) const {
@@ -26,7 +72,9 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
   nn::Generator g(seed);
   ModelSpec spec;
   spec.text = text;
-  const std::vector<std::string> parts = detail::split(text, ':');
+  std::vector<std::string> items = detail::split(text, ',');
+  const std::vector<std::string> parts = detail::split(items[0], ':');
+  items.erase(items.begin());
   if (parts[0] == "mlp") {
     if (parts.size() < 2 || parts.size() > 3) throw bad_model(text, "give the layer sizes");
     std::vector<std::size_t> sizes;
@@ -43,23 +91,17 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
       sizes.push_back(v);
     }
     if (sizes.size() < 2) throw bad_model(text, "an MLP needs at least two sizes");
-    nn::Activation act = nn::Activation::relu;
-    if (parts.size() == 3) {
-      if (parts[2] == "tanh")
-        act = nn::Activation::tanh;
-      else if (parts[2] == "sigmoid")
-        act = nn::Activation::sigmoid;
-      else if (parts[2] != "relu")
-        throw bad_model(text, "unknown activation \"" + parts[2] + "\"");
-    }
-    spec.model = nn::mlp<float>(sizes, act, g);
+    Options o = parse_options(text, items, true);
+    if (parts.size() == 3) o.activation = parts[2];  // the older form mlp:SIZES:ACT
+    spec.model = nn::mlp<float>(sizes, parse_activation(text, o.activation), g, o.block);
     spec.sample_shape = Shape{sizes[0]};
     spec.classes = sizes.back();
     return spec;
   }
   if (parts[0] == "cnn") {
-    if (parts.size() != 1) throw bad_model(text, "cnn takes no options");
-    spec.model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g);
+    if (parts.size() != 1) throw bad_model(text, "cnn takes no sizes");
+    const Options o = parse_options(text, items, false);
+    spec.model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g, o.block);
     spec.sample_shape = Shape{28, 28};
     spec.classes = 10;
     return spec;

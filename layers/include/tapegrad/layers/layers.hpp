@@ -119,23 +119,33 @@ class Sequential : public Module<T> {
 
 enum class Activation { relu, sigmoid, tanh };
 
+// What the builders put around each hidden layer's activation: a normalisation before it
+// (BatchNorm1d over the features or channels, or LayerNorm over a sample's values) and a
+// Dropout of that probability after it (0: none).
+enum class Norm { none, batch, layer };
+struct BlockOptions {
+  Norm norm = Norm::none;
+  double dropout = 0.0;
+};
+
 // The default initialisation for a layer followed by `a`: He for ReLU, Glorot for σ and tanh.
 Init default_init(Activation a);
 
-// A multilayer perceptron: Linear(sizes[0] → sizes[1]), activation, …, Linear(… → sizes.back()),
-// with no activation after the last layer (it feeds a softmax or a loss). Names: 0.weight,
-// 0.bias, 2.weight, … as in PyTorch. Every Linear gets default_init(activation).
+// A multilayer perceptron: Linear(sizes[0] → sizes[1]), [norm], activation, [Dropout], …,
+// Linear(… → sizes.back()), with nothing after the last layer (it feeds a softmax or a loss).
+// Names as in the same torch.nn.Sequential: 0.weight, 0.bias, 2.weight, … without options. Every
+// Linear gets default_init(activation).
 template <class T>
 std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activation activation,
-                                   Generator& g);
+                                   Generator& g, const BlockOptions& options = {});
 
 // A 1-D CNN: for each entry of `channels` after the first, Conv1d(previous → c, kernel,
-// padding kernel/2) → ReLU → MaxPool1d(pool); then Flatten → Linear(c·L' → classes). Input
-// [N, channels[0], length]. cnn1d({28, 64, 128}, 28, 10, 3, 2) is the cnn-fashion model;
-// its names match torch.nn.Sequential's (0.weight, 3.weight, 7.weight, …).
+// padding kernel/2) → [norm] → ReLU → MaxPool1d(pool); then Flatten → [Dropout] →
+// Linear(c·L' → classes). Input [N, channels[0], length]. cnn1d({28, 64, 128}, 28, 10, 3, 2) is
+// the cnn-fashion model; its names match torch.nn.Sequential's (0.weight, 3.weight, 7.weight, …).
 template <class T>
 std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, std::size_t length,
                                      std::size_t classes, std::size_t kernel, std::size_t pool,
-                                     Generator& g);
+                                     Generator& g, const BlockOptions& options = {});
 
 }  // namespace tapegrad::nn

@@ -1,8 +1,15 @@
 // The models the `tapegrad` command builds from a text spec, and the default training recipe.
-//   mlp:784-256-128-10[:relu|:tanh|:sigmoid]   an MLP with those layer sizes (ReLU by default)
-//   cnn                                        the 1-D CNN of cnn-fashion (benchmarks/README.md):
-//                                              an image's 28 rows as channels, its 28 columns as
-//                                              length
+// clang-format off
+//   mlp:784-256-128-10[,OPTION…]   an MLP with those layer sizes
+//   cnn[,OPTION…]                  the 1-D CNN of cnn-fashion: an image's 28 rows as channels,
+//                                  its 28 columns as length
+// options, comma-separated after the sizes:
+//   act=relu|tanh|sigmoid          the MLP's activation (relu; also mlp:SIZES:ACT)
+//   norm=none|batch|layer          BatchNorm1d or LayerNorm before each hidden activation
+//   dropout=P                      Dropout(P) after each hidden activation (MLP), before the
+//                                  classifier (CNN)
+// e.g. mlp:784-512-256-10,act=tanh,norm=batch,dropout=0.2 or cnn,norm=batch,dropout=0.3.
+// clang-format on
 #pragma once
 
 #include <cstdint>
@@ -26,8 +33,9 @@ struct ModelSpec {
 
 inline constexpr const char* default_model = "mlp:784-256-128-10";
 inline constexpr const char* model_help =
-    "mlp:SIZES[:relu|tanh|sigmoid] (e.g. mlp:784-256-128-10) or cnn (the 1-D CNN for 28x28 "
-    "images)";
+    "mlp:SIZES or cnn (the 1-D CNN for 28x28 images), each optionally followed by ,act=relu|tanh|"
+    "sigmoid (MLP), ,norm=none|batch|layer, ,dropout=P (e.g. mlp:784-256-128-10,norm=batch,"
+    "dropout=0.2)";
 
 // Builds the model named by `text`, initialised from `seed`; throws naming the text if invalid.
 ModelSpec build_model(const std::string& text, std::uint64_t seed);
