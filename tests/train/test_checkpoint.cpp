@@ -23,10 +23,10 @@ void train_steps(nn::Module<float>& m, Optimizer<float>& opt, int steps) {
     opt.step();
   }
 }
-const std::string ckpt = "/tmp/tapegrad_test_checkpoint_optimizer.safetensors";
 }  // namespace
 
 TEST_CASE("checkpoint: Adam's state is saved by name and a resumed run continues bit for bit") {
+  const std::string ckpt = "/tmp/tapegrad_test_checkpoint_adam.safetensors";
   auto straight = small_model(1);
   Adam<float> straight_opt(straight->parameters(), {0.01, 0.9, 0.99, 1e-8, 0.01, true});
   train_steps(*straight, straight_opt, 6);
@@ -61,6 +61,7 @@ TEST_CASE("checkpoint: Adam's state is saved by name and a resumed run continues
 }
 
 TEST_CASE("checkpoint: a format-2 checkpoint (SGD's momentum by parameter name) still loads") {
+  const std::string ckpt = "/tmp/tapegrad_test_checkpoint_format2.safetensors";
   auto m = small_model(4);
   SGD<float> sgd(m->parameters(), {0.1, 0.9, 0, false, 0});
   train_steps(*m, sgd, 2);
