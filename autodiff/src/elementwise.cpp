@@ -125,6 +125,58 @@ Var<T> log_sigmoid(const Var<T>& x) {
 }
 
 template <class T>
+Var<T> leaky_relu(const Var<T>& x, Scalar<T> negative_slope) {
+  const T s = negative_slope;
+  return unary_op(
+      "leaky_relu", x, [s](T v) { return v > 0 ? v : v * s; },
+      [s](T v, T) { return v > 0 ? T(1) : s; });
+}
+
+template <class T>
+Var<T> elu(const Var<T>& x, Scalar<T> alpha) {
+  const T a = alpha;
+  return unary_op(
+      "elu", x, [a](T v) { return v > 0 ? v : a * std::expm1(v); },
+      [a](T v, T) { return v > 0 ? T(1) : a * detail::exp_vec(v); });
+}
+
+template <class T>
+Var<T> gelu(const Var<T>& x, GeluApproximation approximate) {
+  if (approximate == GeluApproximation::none) {
+    // Φ(x) = ½ erfc(−x/√2); φ(x) = e^(−x²/2)/√(2π).
+    return unary_op(
+        "gelu", x, [](T v) { return v * (T(0.5) * std::erfc(-v * T(M_SQRT1_2))); },
+        [](T v, T) {
+          const T cdf = T(0.5) * std::erfc(-v * T(M_SQRT1_2));
+          const T pdf = detail::exp_vec(T(-0.5) * v * v) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
+          return cdf + v * pdf;
+        });
+  }
+  // PyTorch's evaluation order, so that overflow of x³ gives the same NaN.
+  constexpr T beta = T(M_SQRT2 * M_2_SQRTPI * 0.5), kappa = T(0.044715);
+  return unary_op(
+      "gelu", x,
+      [](T v) { return T(0.5) * v * (T(1) + detail::tanh_vec(beta * (v + kappa * v * v * v))); },
+      [](T v, T) {
+        const T v2 = v * v;
+        const T t = detail::tanh_vec(beta * (v + kappa * v2 * v));
+        const T left = T(0.5) * v;
+        const T right_derivative = left * (T(1) - t * t) * (beta * (T(1) + T(3) * kappa * v2));
+        return T(0.5) * (T(1) + t) + right_derivative;
+      });
+}
+
+template <class T>
+Var<T> silu(const Var<T>& x) {
+  return unary_op(
+      "silu", x, [](T v) { return v / (T(1) + detail::exp_vec(-v)); },
+      [](T v, T) {
+        const T s = T(1) / (T(1) + detail::exp_vec(-v));
+        return s * (T(1) + v * (T(1) - s));
+      });
+}
+
+template <class T>
 Var<T> add_scalar(const Var<T>& x, Scalar<T> s) {
   return unary_op(
       "add_scalar", x, [s](T v) { return v + s; }, [](T, T) { return T(1); });
@@ -148,21 +200,25 @@ Var<T> rdiv_scalar(Scalar<T> s, const Var<T>& x) {
       "rdiv_scalar", x, [s](T v) { return s / v; }, [](T v, T y) { return -y / v; });
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                          \
-  template Var<T> neg(const Var<T>&);                    \
-  template Var<T> exp(const Var<T>&);                    \
-  template Var<T> log(const Var<T>&);                    \
-  template Var<T> sqrt(const Var<T>&);                   \
-  template Var<T> abs(const Var<T>&);                    \
-  template Var<T> sign(const Var<T>&);                   \
-  template Var<T> relu(const Var<T>&);                   \
-  template Var<T> sigmoid(const Var<T>&);                \
-  template Var<T> tanh(const Var<T>&);                   \
-  template Var<T> softplus(const Var<T>&);               \
-  template Var<T> log_sigmoid(const Var<T>&);            \
-  template Var<T> add_scalar(const Var<T>&, Scalar<T>);  \
-  template Var<T> mul_scalar(const Var<T>&, Scalar<T>);  \
-  template Var<T> rsub_scalar(Scalar<T>, const Var<T>&); \
+#define TAPEGRAD_INSTANTIATE(T)                           \
+  template Var<T> neg(const Var<T>&);                     \
+  template Var<T> exp(const Var<T>&);                     \
+  template Var<T> log(const Var<T>&);                     \
+  template Var<T> sqrt(const Var<T>&);                    \
+  template Var<T> abs(const Var<T>&);                     \
+  template Var<T> sign(const Var<T>&);                    \
+  template Var<T> relu(const Var<T>&);                    \
+  template Var<T> sigmoid(const Var<T>&);                 \
+  template Var<T> tanh(const Var<T>&);                    \
+  template Var<T> softplus(const Var<T>&);                \
+  template Var<T> log_sigmoid(const Var<T>&);             \
+  template Var<T> leaky_relu(const Var<T>&, Scalar<T>);   \
+  template Var<T> elu(const Var<T>&, Scalar<T>);          \
+  template Var<T> gelu(const Var<T>&, GeluApproximation); \
+  template Var<T> silu(const Var<T>&);                    \
+  template Var<T> add_scalar(const Var<T>&, Scalar<T>);   \
+  template Var<T> mul_scalar(const Var<T>&, Scalar<T>);   \
+  template Var<T> rsub_scalar(Scalar<T>, const Var<T>&);  \
   template Var<T> rdiv_scalar(Scalar<T>, const Var<T>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -70,17 +70,17 @@ void require_same_shape(const char* op, const Shape& a, const Shape& b) {
                      " and target of shape " + b.to_string() + " differ");
 }
 
-// An elementwise loss ℓ(x, y) with ∂ℓ/∂x and ∂ℓ/∂y, reduced over all elements (mean divides by
-// the element count).
+// An elementwise loss ℓ(x, y) with ∂ℓ/∂x and ∂ℓ/∂y, reduced over all elements; mean divides by
+// `count`, the element count unless given (0 for empty inputs: the mean is NaN, as PyTorch).
 template <class T, class Loss, class DX, class DY>
 Var<T> elementwise_loss(const char* name, const Var<T>& x, const Var<T>& y, Reduction r, Loss loss,
-                        DX dx, DY dy) {
+                        DX dx, DY dy, T count = T(-1)) {
   require_same_shape(name, x.shape(), y.shape());
   const Tensor<T>& xv = x.value();
   const Tensor<T>& yv = y.value();
   Tensor<T> per(xv.shape());
   for (std::size_t k = 0; k < per.numel(); ++k) per[k] = loss(xv[k], yv[k]);
-  const T count = static_cast<T>(per.numel());  // 0 for empty inputs: the mean is NaN, as PyTorch
+  if (count < 0) count = static_cast<T>(per.numel());
   return make_op<T>(name, {x, y}, reduce_losses(per, r, count),
                     [r, count, dx, dy](const Tensor<T>& g, Gradients<T>& gr) {
                       const T* xs = gr.input(0).data();
@@ -248,6 +248,87 @@ Var<T> mse_loss(const Var<T>& prediction, const Var<T>& target, Reduction reduct
       [](T f, T y) { return 2 * (f - y); }, [](T f, T y) { return 2 * (y - f); });
 }
 
+template <class T>
+Var<T> l1_loss(const Var<T>& input, const Var<T>& target, Reduction reduction) {
+  auto sgn = [](T d) { return d > 0 ? T(1) : (d < 0 ? T(-1) : T(0)); };  // 0 at 0 and NaN
+  return elementwise_loss(
+      "l1_loss", input, target, reduction, [](T x, T y) { return std::abs(x - y); },
+      [sgn](T x, T y) { return sgn(x - y); }, [sgn](T x, T y) { return -sgn(x - y); });
+}
+
+// PyTorch's smooth-L1 slope: d/β inside (−β, β), else ±1 by the sign of d (−1 at d = 0 when
+// β = 0); NaN at NaN d. Huber's is δ times smooth-L1's with β = δ. As PyTorch, the target's
+// gradient is the slope at t − x (its backward with the arguments swapped), which is −(slope at
+// x − t) except at d = 0 with β = 0: −1 for both.
+template <class T>
+T smooth_l1_slope(T d, T beta) {
+  return std::abs(d) >= beta ? (d > 0 ? T(1) : T(-1)) : d / beta;
+}
+
+template <class T>
+Var<T> smooth_l1_loss(const Var<T>& input, const Var<T>& target, Reduction reduction, double beta) {
+  if (!(beta >= 0))
+    throw std::invalid_argument("smooth_l1_loss does not support negative values for beta (got " +
+                                std::to_string(beta) + ")");
+  const T b = static_cast<T>(beta);
+  return elementwise_loss(
+      "smooth_l1_loss", input, target, reduction,
+      [b](T x, T y) {
+        const T z = std::abs(x - y);
+        return z < b ? T(0.5) * z * z / b : z - T(0.5) * b;
+      },
+      [b](T x, T y) { return smooth_l1_slope(x - y, b); },
+      [b](T x, T y) { return smooth_l1_slope(y - x, b); });
+}
+
+template <class T>
+Var<T> huber_loss(const Var<T>& input, const Var<T>& target, Reduction reduction, double delta) {
+  if (!(delta > 0))
+    throw std::invalid_argument("huber_loss does not support non-positive values for delta (got " +
+                                std::to_string(delta) + ")");
+  const T dl = static_cast<T>(delta);
+  auto slope = [dl](T d) { return std::abs(d) >= dl ? (d > 0 ? dl : -dl) : d; };
+  return elementwise_loss(
+      "huber_loss", input, target, reduction,
+      [dl](T x, T y) {
+        const T z = std::abs(x - y);
+        return z < dl ? T(0.5) * z * z : dl * (z - T(0.5) * dl);
+      },
+      [slope](T x, T y) { return slope(x - y); }, [slope](T x, T y) { return slope(y - x); });
+}
+
+template <class T>
+Var<T> kl_div(const Var<T>& input, const Var<T>& target, KlDivReduction reduction,
+              bool log_target) {
+  // batchmean is the mean over the first dimension's size (the sum for a 0-dimensional input).
+  const Shape& shape = input.shape();
+  Reduction r = reduction == KlDivReduction::none  ? Reduction::none
+                : reduction == KlDivReduction::sum ? Reduction::sum
+                                                   : Reduction::mean;
+  T count = T(-1);  // every element
+  if (reduction == KlDivReduction::batchmean) {
+    if (shape.rank() == 0)
+      r = Reduction::sum;
+    else
+      count = static_cast<T>(shape[0]);
+  }
+  if (log_target)
+    return elementwise_loss(
+        "kl_div", input, target, r, [](T x, T t) { return std::exp(t) * (t - x); },
+        [](T, T t) { return -std::exp(t); },
+        [](T x, T t) {
+          const T e = std::exp(t);
+          return e * (t - x) + e;
+        },
+        count);
+  // t ln t as PyTorch's xlogy(t, t): NaN for NaN t, else 0 at t = 0. In ∂ℓ/∂t, t/t is 1 except
+  // at t = 0, where it is NaN as in PyTorch (whose xlogy backward divides t by t).
+  return elementwise_loss(
+      "kl_div", input, target, r,
+      [](T x, T t) { return (t == 0 ? T(0) : t * std::log(t)) - t * x; }, [](T, T t) { return -t; },
+      [](T x, T t) { return std::log(t) + t / t - x; }, count);
+}
+
 #define TAPEGRAD_INSTANTIATE(T)                                                              \
   template Var<T> softmax_cross_entropy(const Var<T>&, const std::vector<std::int64_t>&,     \
                                         const CrossEntropyOptions<T>&);                      \
@@ -257,7 +338,11 @@ Var<T> mse_loss(const Var<T>& prediction, const Var<T>& target, Reduction reduct
                            const CrossEntropyOptions<T>&);                                   \
   template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction); \
   template Var<T> binary_cross_entropy(const Var<T>&, const Var<T>&, Reduction);             \
-  template Var<T> mse_loss(const Var<T>&, const Var<T>&, Reduction);
+  template Var<T> mse_loss(const Var<T>&, const Var<T>&, Reduction);                         \
+  template Var<T> l1_loss(const Var<T>&, const Var<T>&, Reduction);                          \
+  template Var<T> smooth_l1_loss(const Var<T>&, const Var<T>&, Reduction, double);           \
+  template Var<T> huber_loss(const Var<T>&, const Var<T>&, Reduction, double);               \
+  template Var<T> kl_div(const Var<T>&, const Var<T>&, KlDivReduction, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

@@ -247,6 +247,11 @@ TEST_CASE_TEMPLATE("elementwise ops: empty in, empty out, empty gradient", T, fl
       [](const auto& in) { return tanh(in[0]); },
       [](const auto& in) { return softplus(in[0]); },
       [](const auto& in) { return log_sigmoid(in[0]); },
+      [](const auto& in) { return leaky_relu(in[0], T(0.2)); },
+      [](const auto& in) { return elu(in[0], T(2)); },
+      [](const auto& in) { return gelu(in[0]); },
+      [](const auto& in) { return gelu(in[0], GeluApproximation::tanh); },
+      [](const auto& in) { return silu(in[0]); },
       [](const auto& in) { return in[0] + T(1); },
       [](const auto& in) { return in[0] * T(3); },
       [](const auto& in) { return T(1) - in[0]; },
@@ -411,6 +416,12 @@ TEST_CASE_TEMPLATE(
         [&](const auto& in) { return binary_cross_entropy_with_logits(in[0], in[1], red); },
         [&](const auto& in) { return binary_cross_entropy(in[0], in[1], red); },
         [&](const auto& in) { return mse_loss(in[0], in[1], red); },
+        [&](const auto& in) { return l1_loss(in[0], in[1], red); },
+        [&](const auto& in) { return smooth_l1_loss(in[0], in[1], red); },
+        [&](const auto& in) { return smooth_l1_loss(in[0], in[1], red, 0.0); },
+        [&](const auto& in) { return huber_loss(in[0], in[1], red, 0.5); },
+        [&](const auto& in) { return kl_div(in[0], in[1], red); },
+        [&](const auto& in) { return kl_div(in[0], in[1], red, true); },
     };
     for (std::size_t i = 0; i < pair_losses.size(); ++i) {
       CAPTURE(i);
@@ -418,6 +429,24 @@ TEST_CASE_TEMPLATE(
       check_same(r.y, expected_elementwise);
       check_same(r.grads[0], empty<T>({0, 3}));
       check_same(r.grads[1], empty<T>({0, 3}));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("kl_div batchmean: the sum over the first dimension's size, NaN when it is 0", T,
+                   float, double) {
+  // PyTorch 1.13: kl_div(reduction='batchmean') on [0, 3] and [0] is NaN (0/0), on [3, 0] 0 (0/3).
+  for (const Shape& shape : {Shape{0, 3}, Shape{0}, Shape{3, 0}}) {
+    CAPTURE(shape.to_string());
+    for (bool log_target : {false, true}) {
+      const Outcome<T> r = run<T>(
+          [&](const auto& in) {
+            return kl_div(in[0], in[1], KlDivReduction::batchmean, log_target);
+          },
+          {empty<T>(shape), empty<T>(shape)});
+      check_same(r.y, Tensor<T>::scalar(shape[0] == 0 ? nan_v<T> : T(0)));
+      check_same(r.grads[0], empty<T>(shape));
+      check_same(r.grads[1], empty<T>(shape));
     }
   }
 }
@@ -545,19 +574,22 @@ Tensor<T> special_tensor() {
 }
 
 // The gradient of op at `special` for an upstream gradient filled with `upstream`.
-template <class T>
-Tensor<T> grad_at_special(Var<T> (*op)(const Var<T>&), T upstream) {
+template <class T, class Op>
+Tensor<T> grad_of_at_special(Op op, T upstream) {
   Var<T> x = Var<T>::parameter(special_tensor<T>());
   Var<T> y = op(x);
   y.backward(Tensor<T>::full(y.shape(), upstream));
   return x.grad();
 }
+template <class T>
+Tensor<T> grad_at_special(Var<T> (*op)(const Var<T>&), T upstream) {
+  return grad_of_at_special<T>(op, upstream);
+}
 
 template <class T>
-Tensor<T> values(std::initializer_list<double> v) {
+Tensor<T> values(const std::vector<double>& v) {
   Tensor<T> t({v.size()});
-  std::size_t k = 0;
-  for (double d : v) t[k++] = static_cast<T>(d);
+  for (std::size_t k = 0; k < v.size(); ++k) t[k] = static_cast<T>(v[k]);
   return t;
 }
 }  // namespace
@@ -640,5 +672,143 @@ TEST_CASE_TEMPLATE(
     for (std::size_t k = 0; k < c.grad.size(); ++k) g[k] = static_cast<T>(c.grad[k]);
     check_same(r.y, y);
     check_same(r.grads[0], g);
+  }
+}
+
+TEST_CASE_TEMPLATE(
+    "leaky_relu, elu, gelu, silu: values and gradients at 0, ±inf and NaN as PyTorch's, and a NaN "
+    "or infinite upstream gradient multiplies",
+    T, float, double) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    const char* name;
+    std::function<Var<T>(const Var<T>&)> op;
+    std::vector<double> y, grad;  // PyTorch 1.13's at `special`, upstream 1
+  };
+  // One difference on purpose: elu's gradient at NaN is NaN here; PyTorch's is NaN in its vector
+  // loop (as for these 11 doubles) and 1 in its scalar tail (as for these 11 floats).
+  const std::vector<Case> cases = {
+      {"leaky_relu",
+       [](const Var<T>& x) { return leaky_relu(x); },
+       {nan, inf, -inf, 0, 0, 1, -0.01, 40, -0.4, 800, -8},
+       {0.01, 1, 0.01, 0.01, 0.01, 1, 0.01, 1, 0.01, 1, 0.01}},
+      {"leaky_relu -0.5",
+       [](const Var<T>& x) { return leaky_relu(x, T(-0.5)); },
+       {nan, inf, inf, 0, 0, 1, 0.5, 40, 20, 800, 400},
+       {-0.5, 1, -0.5, -0.5, -0.5, 1, -0.5, 1, -0.5, 1, -0.5}},
+      {"elu",
+       [](const Var<T>& x) { return elu(x); },
+       {nan, inf, -1, 0, 0, 1, -0.6321205588285577, 40, -1, 800, -1},
+       {nan, 1, 0, 1, 1, 1, 0.36787944117144233, 1, 4.248354255291589e-18, 1, 0}},
+      {"elu 2",
+       [](const Var<T>& x) { return elu(x, T(2)); },
+       {nan, inf, -2, 0, 0, 1, -1.2642411176571153, 40, -2, 800, -2},
+       {nan, 1, 0, 2, 2, 1, 0.7357588823428847, 1, 8.496708510583178e-18, 1, 0}},
+      {"gelu",
+       [](const Var<T>& x) { return gelu(x); },
+       {nan, inf, nan, 0, 0, 0.841344746068543, -0.15865525393145702, 40, 0, 800, 0},
+       {nan, nan, nan, 0.5, 0.5, 1.0833154705876864, -0.08331547058768635, 1, 0, 1, 0}},
+      {"gelu tanh",
+       [](const Var<T>& x) { return gelu(x, GeluApproximation::tanh); },
+       {nan, inf, nan, 0, 0, 0.8411919906082768, -0.1588080093917233, 40, 0, 800, 0},
+       {nan, nan, nan, 0.5, 0.5, 1.0829640838457826, -0.08296408384578258, 1, 0, 1, 0}},
+      {"silu",
+       [](const Var<T>& x) { return silu(x); },
+       {nan, inf, nan, 0, 0, 0.7310585786300049, -0.2689414213699951, 40, -1.6993417021166355e-16,
+        800, 0},
+       {nan, nan, nan, 0.5, 0.5, 0.9276705118714869, 0.07232948812851325, 1,
+        -1.6568581595637197e-16, 1, 0}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    check_same(c.op(Var<T>(special_tensor<T>())).value(), values<T>(c.y));
+    const Tensor<T> g = grad_of_at_special<T>(c.op, T(1));
+    check_same(g, values<T>(c.grad));
+    // PyTorch multiplies: NaN everywhere for a NaN upstream gradient, inf·f'(x) for an infinite
+    // one (NaN where f'(x) is 0).
+    check_same(grad_of_at_special<T>(c.op, nan_v<T>), Tensor<T>::full({special.size()}, nan_v<T>));
+    Tensor<T> times_inf(g.shape());
+    for (std::size_t k = 0; k < g.numel(); ++k) times_inf[k] = inf_v<T> * g[k];
+    check_same(grad_of_at_special<T>(c.op, inf_v<T>), times_inf);
+  }
+}
+
+TEST_CASE_TEMPLATE(
+    "l1, smooth_l1, huber, kl_div: values and both gradients at 0, ±inf and NaN as PyTorch's", T,
+    float, double) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> x = {nan, 1, 0.5, 2, inf, 3, inf, 0, -1.5};
+  const std::vector<double> t = {0, 1, 0, 0, 1, nan, inf, 1.5, -1};
+  const std::vector<double> kx = {-1, -2, nan, -0.5, -inf, 0.3, -1, -1, -1, 2, -inf, -1};
+  const std::vector<double> kt = {0, 0.5, 0.5, nan, 0.5, 0.2, -0.3, inf, 1, 0, 0, -inf};
+  struct Case {
+    const char* name;
+    Fn<T> f;
+    const std::vector<double>&input, &target;
+    std::vector<double> y, gx, gt;  // PyTorch 1.13's (reduction none, upstream 1)
+  };
+  const Reduction none = Reduction::none;
+  const std::vector<Case> cases = {
+      {"l1",
+       [&](const auto& in) { return l1_loss(in[0], in[1], none); },
+       x,
+       t,
+       {nan, 0, 0.5, 2, inf, nan, nan, 1.5, 0.5},
+       {0, 0, 1, 1, 1, 0, 0, -1, -1},
+       {0, 0, -1, -1, -1, 0, 0, 1, 1}},
+      {"smooth_l1",
+       [&](const auto& in) { return smooth_l1_loss(in[0], in[1], none); },
+       x,
+       t,
+       {nan, 0, 0.125, 1.5, inf, nan, nan, 1, 0.125},
+       {nan, 0, 0.5, 1, 1, nan, nan, -1, -0.5},
+       {nan, 0, -0.5, -1, -1, nan, nan, 1, 0.5}},
+      {"smooth_l1 0.5",
+       [&](const auto& in) { return smooth_l1_loss(in[0], in[1], none, 0.5); },
+       x,
+       t,
+       {nan, 0, 0.25, 1.75, inf, nan, nan, 1.25, 0.25},
+       {nan, 0, 1, 1, 1, nan, nan, -1, -1},
+       {nan, 0, -1, -1, -1, nan, nan, 1, 1}},
+      {"smooth_l1 0 (both gradients -1 at d = 0)",
+       [&](const auto& in) { return smooth_l1_loss(in[0], in[1], none, 0.0); },
+       x,
+       t,
+       {nan, 0, 0.5, 2, inf, nan, nan, 1.5, 0.5},
+       {nan, -1, 1, 1, 1, nan, nan, -1, -1},
+       {nan, -1, -1, -1, -1, nan, nan, 1, 1}},
+      {"huber 0.5",
+       [&](const auto& in) { return huber_loss(in[0], in[1], none, 0.5); },
+       x,
+       t,
+       {nan, 0, 0.125, 0.875, inf, nan, nan, 0.625, 0.125},
+       {nan, 0, 0.5, 0.5, 0.5, nan, nan, -0.5, -0.5},
+       {nan, 0, -0.5, -0.5, -0.5, nan, nan, 0.5, 0.5}},
+      {"kl_div (target 0: value 0, target gradient NaN)",
+       [&](const auto& in) { return kl_div(in[0], in[1], none); },
+       kx,
+       kt,
+       {0, 0.6534264097200273, nan, nan, inf, -0.3818875824868201, nan, inf, 1, 0, nan, nan},
+       {0, -0.5, -0.5, nan, -0.5, -0.2, 0.3, -inf, -1, 0, 0, inf},
+       {nan, 2.3068528194400546, nan, nan, inf, -0.9094379124341003, nan, nan, 2, nan, nan, nan}},
+      {"kl_div log_target",
+       [&](const auto& in) { return kl_div(in[0], in[1], none, true); },
+       kx,
+       kt,
+       {1, 4.121803176750321, nan, nan, inf, -0.12214027581601695, 0.5185727544772025, inf,
+        5.43656365691809, -2, inf, nan},
+       {-1, -1.6487212707001282, -1.6487212707001282, nan, -1.6487212707001282, -1.2214027581601699,
+        -0.7408182206817179, -inf, -2.718281828459045, -1, -1, 0},
+       {2, 5.770524447450449, nan, nan, inf, 1.0992624823441528, 1.2593909751589205, inf,
+        8.154845485377136, -1, inf, nan}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Outcome<T> r = run<T>(c.f, {values<T>(c.input), values<T>(c.target)});
+    check_same(r.y, values<T>(c.y));
+    check_same(r.grads[0], values<T>(c.gx));
+    check_same(r.grads[1], values<T>(c.gt));
   }
 }

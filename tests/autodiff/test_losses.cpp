@@ -1,5 +1,7 @@
 // The losses: gradchecks for every option, stability, and closed-form gradient formulas.
 #include <cmath>
+#include <functional>
+#include <string>
 
 #include "helpers.hpp"
 
@@ -196,4 +198,157 @@ TEST_CASE(
     for (std::size_t j = 0; j < 5; ++j)
       CHECK(w2.grad()[k * 5 + j] == doctest::Approx(delta * h.value()[j]).epsilon(1e-12));
   }
+}
+
+namespace {
+// The elementwise losses with each option that matters, as functions of (input, target).
+struct PairLoss {
+  const char* name;
+  std::function<Var<double>(const Var<double>&, const Var<double>&, Reduction)> f;
+};
+const std::vector<PairLoss> pair_losses = {
+    {"l1_loss", [](const auto& x, const auto& t, Reduction r) { return l1_loss(x, t, r); }},
+    {"smooth_l1_loss",
+     [](const auto& x, const auto& t, Reduction r) { return smooth_l1_loss(x, t, r); }},
+    {"smooth_l1_loss 0.3",
+     [](const auto& x, const auto& t, Reduction r) { return smooth_l1_loss(x, t, r, 0.3); }},
+    {"smooth_l1_loss 0",
+     [](const auto& x, const auto& t, Reduction r) { return smooth_l1_loss(x, t, r, 0.0); }},
+    {"huber_loss", [](const auto& x, const auto& t, Reduction r) { return huber_loss(x, t, r); }},
+    {"huber_loss 0.3",
+     [](const auto& x, const auto& t, Reduction r) { return huber_loss(x, t, r, 0.3); }},
+    {"huber_loss 2.5",
+     [](const auto& x, const auto& t, Reduction r) { return huber_loss(x, t, r, 2.5); }},
+};
+}  // namespace
+
+TEST_CASE("l1, smooth_l1, huber: gradcheck for input and target, every reduction and β, δ") {
+  // d = x − t spread over [-3, 3] on both sides of every β and δ used, |d| ≥ 0.05 (no kink).
+  const Tensor<double> x = test::random_tensor({4, 5}, 111, -1.5, 1.5);
+  Tensor<double> t = test::random_tensor({4, 5}, 112, -1.5, 1.5);
+  for (std::size_t k = 0; k < t.numel(); ++k)
+    if (std::abs(x[k] - t[k]) < 0.05 || std::abs(std::abs(x[k] - t[k]) - 0.3) < 0.05) t[k] += 0.2;
+  for (const PairLoss& loss : pair_losses)
+    for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none}) {
+      CAPTURE(loss.name);
+      CAPTURE(static_cast<int>(r));
+      check_gradients([&](const auto& in) { return loss.f(in[0], in[1], r); }, {x, t});
+    }
+}
+
+TEST_CASE("l1 and smooth_l1 with β = 0 at d = 0: gradcheck warns, the gradients are PyTorch's") {
+  const Tensor<double> x({3}, {0.5, 1.25, -2.0});
+  const Tensor<double> t({3}, {0.0, 1.25, -1.0});
+  for (double beta : {-1.0, 0.0}) {  // -1: l1_loss
+    CAPTURE(beta);
+    const auto f = [beta](const Var<double>& a, const Var<double>& b) {
+      return beta < 0 ? l1_loss(a, b, Reduction::sum) : smooth_l1_loss(a, b, Reduction::sum, beta);
+    };
+    const GradcheckResult r = gradcheck([&](const auto& in) { return f(in[0], in[1]); }, {x, t});
+    INFO(r.report);
+    CHECK(r.passed);
+    CHECK(r.warnings.size() == 2);  // element [1] of each input
+    Var<double> a = Var<double>::parameter(x), b = Var<double>::parameter(t);
+    f(a, b).backward();
+    // PyTorch 1.13: l1 has 0 at d = 0; smooth_l1 with β = 0 has −1 for input and target alike.
+    CHECK(a.grad()[1] == (beta < 0 ? 0.0 : -1.0));
+    CHECK(b.grad()[1] == (beta < 0 ? 0.0 : -1.0));
+    CHECK(a.grad()[0] == 1.0);
+    CHECK(b.grad()[2] == 1.0);
+  }
+}
+
+TEST_CASE("l1, smooth_l1, huber: values against their definitions and each other") {
+  const Tensor<double> x = test::random_tensor({30}, 113, -3, 3);
+  const Tensor<double> t = test::random_tensor({30}, 114, -3, 3);
+  const Var<double> xv(x), tv(t);
+  const Reduction none = Reduction::none;
+  const Tensor<double> l1 = l1_loss(xv, tv, none).value();
+  const Tensor<double> sl1 = smooth_l1_loss(xv, tv, none, 0.7).value();
+  const Tensor<double> sl1_0 = smooth_l1_loss(xv, tv, none, 0.0).value();
+  const Tensor<double> hub = huber_loss(xv, tv, none, 0.7).value();
+  const Tensor<double> hub_big = huber_loss(xv, tv, none, 100.0).value();
+  const Tensor<double> mse = mse_loss(xv, tv, none).value();
+  for (std::size_t k = 0; k < x.numel(); ++k) {
+    const double d = std::abs(x[k] - t[k]);
+    CHECK(l1[k] == d);
+    CHECK(sl1[k] == doctest::Approx(d < 0.7 ? 0.5 * d * d / 0.7 : d - 0.35).epsilon(1e-15));
+    CHECK(sl1_0[k] == d);                                           // β = 0 is L1
+    CHECK(hub[k] == doctest::Approx(0.7 * sl1[k]).epsilon(1e-14));  // huber_δ = δ·smooth_l1_δ
+    CHECK(hub_big[k] == doctest::Approx(0.5 * mse[k]).epsilon(1e-14));
+  }
+  CHECK(l1_loss(xv, tv).item() == doctest::Approx(sum(Var<double>(l1)).item() / 30));
+  CHECK(huber_loss(xv, tv, Reduction::sum, 0.7).item() ==
+        doctest::Approx(sum(Var<double>(hub)).item()));
+}
+
+TEST_CASE("l1, smooth_l1, huber, kl_div: shapes, β and δ are checked as PyTorch does") {
+  const Var<double> a(Tensor<double>::zeros({2, 3})), b(Tensor<double>::zeros({3, 2}));
+  for (const PairLoss& loss : pair_losses) {
+    CAPTURE(loss.name);
+    const std::string op = std::string(loss.name).substr(0, std::string(loss.name).find(' '));
+    CHECK(test::error_of([&] { loss.f(a, b, Reduction::mean); }) ==
+          op + ": input of shape [2, 3] and target of shape [3, 2] differ");
+  }
+  CHECK(test::error_of([&] { kl_div(a, b); }) ==
+        "kl_div: input of shape [2, 3] and target of shape [3, 2] differ");
+  CHECK(test::error_of([&] {
+          smooth_l1_loss(a, a, Reduction::mean, -0.5);
+        }).find("smooth_l1_loss does not support negative values for beta") == 0);
+  CHECK(test::error_of([&] { smooth_l1_loss(a, a, Reduction::mean, NAN); }) != "");
+  for (double delta : {0.0, -1.0, double(NAN)})
+    CHECK(test::error_of([&] {
+            huber_loss(a, a, Reduction::mean, delta);
+          }).find("huber_loss does not support non-positive values for delta") == 0);
+}
+
+TEST_CASE("kl_div: gradcheck for input and target, every reduction, with and without log_target") {
+  const Tensor<double> x = test::random_tensor({4, 5}, 115, -3, 0);    // log-probabilities
+  const Tensor<double> p = test::random_tensor({4, 5}, 116, 0.05, 1);  // probabilities, > 0
+  const Tensor<double> logp = test::random_tensor({4, 5}, 117, -3, 0);
+  for (KlDivReduction r : {KlDivReduction::mean, KlDivReduction::sum, KlDivReduction::none,
+                           KlDivReduction::batchmean}) {
+    CAPTURE(static_cast<int>(r));
+    check_gradients([r](const auto& in) { return kl_div(in[0], in[1], r); }, {x, p});
+    check_gradients([r](const auto& in) { return kl_div(in[0], in[1], r, true); }, {x, logp});
+  }
+  // A 0-dimensional input: batchmean is the sum.
+  check_gradients([](const auto& in) { return kl_div(in[0], in[1], KlDivReduction::batchmean); },
+                  {Tensor<double>::scalar(-0.7), Tensor<double>::scalar(0.4)});
+}
+
+TEST_CASE("kl_div: values, reductions, log_target, and the zero target") {
+  const Tensor<double> x = test::random_tensor({3, 4}, 118, -3, 0);
+  Tensor<double> p = test::random_tensor({3, 4}, 119, 0, 1);
+  p[5] = 0;
+  Tensor<double> logp(p.shape());
+  for (std::size_t k = 0; k < p.numel(); ++k) logp[k] = std::log(p[k]);  // −inf at 5
+  const Var<double> xv(x), pv(p);
+  const Tensor<double> per = kl_div(xv, pv, KlDivReduction::none).value();
+  double total = 0;
+  for (std::size_t k = 0; k < x.numel(); ++k) {
+    CHECK(per[k] == doctest::Approx(p[k] == 0 ? 0.0 : p[k] * (std::log(p[k]) - x[k])));
+    total += per[k];
+  }
+  CHECK(per[5] == 0);  // t = 0 contributes 0 (t ln t = 0)
+  CHECK(kl_div(xv, pv, KlDivReduction::sum).item() == doctest::Approx(total).epsilon(1e-15));
+  CHECK(kl_div(xv, pv).item() == doctest::Approx(total / 12).epsilon(1e-15));
+  CHECK(kl_div(xv, pv, KlDivReduction::batchmean).item() ==
+        doctest::Approx(total / 3).epsilon(1e-15));
+  CHECK(kl_div(xv, pv, Reduction::sum).item() == kl_div(xv, pv, KlDivReduction::sum).item());
+  // log_target with t = ln p gives the same divergence, except at p = 0: e^−∞·(−∞ − x) is NaN,
+  // as in PyTorch.
+  const Tensor<double> per_log = kl_div(xv, Var<double>(logp), KlDivReduction::none, true).value();
+  for (std::size_t k = 0; k < x.numel(); ++k)
+    if (k != 5) CHECK(per_log[k] == doctest::Approx(per[k]).epsilon(1e-13));
+  CHECK(std::isnan(per_log[5]));
+  // Gradients: ∂/∂x = −t·scale; the target's at t = 0 is NaN, as PyTorch's.
+  Var<double> a = Var<double>::parameter(x), b = Var<double>::parameter(p);
+  kl_div(a, b, KlDivReduction::batchmean).backward();
+  for (std::size_t k = 0; k < x.numel(); ++k) {
+    CHECK(a.grad()[k] == doctest::Approx(-p[k] / 3).epsilon(1e-15));
+    if (k != 5)
+      CHECK(b.grad()[k] == doctest::Approx((std::log(p[k]) + 1 - x[k]) / 3).epsilon(1e-14));
+  }
+  CHECK(std::isnan(b.grad()[5]));
 }

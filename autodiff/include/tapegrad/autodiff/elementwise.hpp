@@ -56,6 +56,39 @@ Var<T> softplus(const Var<T>& x);
 template <class T>
 Var<T> log_sigmoid(const Var<T>& x);
 
+// Activations with PyTorch 1.13's semantics (torch.nn.functional of the same names), values
+// and gradients alike at 0, ±∞ and NaN; a NaN or ±∞ upstream gradient multiplies, as in PyTorch
+// (gy·0 is NaN). The one deliberate difference is elu's gradient at a NaN input (see there).
+
+// y = x for x > 0, else s·x (s = negative_slope, any sign, as PyTorch).
+// dy/dx = 1 for x > 0, else s: s at 0 and at NaN, as PyTorch.  (#leaky-relu)
+template <class T>
+Var<T> leaky_relu(const Var<T>& x, Scalar<T> negative_slope = Scalar<T>(0.01));
+
+// y = x for x > 0, else α(eˣ − 1) (PyTorch's ELU; y(NaN) = NaN, y(−∞) = −α).
+// dy/dx = 1 for x > 0, else α·eˣ (α at 0), computed from the input as F.elu's backward does
+// (the output form y + α would lose α·eˣ below x ≈ −37 in double). Differs on purpose at a NaN
+// input: the gradient here is NaN; PyTorch's is NaN in the blocks its vector loop handles and 1
+// in the scalar tail (the last numel mod 16 floats, or mod 8 doubles).  (#elu)
+template <class T>
+Var<T> elu(const Var<T>& x, Scalar<T> alpha = Scalar<T>(1));
+
+// PyTorch's names for gelu's two forms.
+enum class GeluApproximation { none, tanh };
+
+// none: y = x·Φ(x), Φ(x) = ½ erfc(−x/√2) (= ½(1 + erf(x/√2)), without its cancellation for
+//   x ≪ 0).  dy/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
+// tanh: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).
+//   dy/dx = ½(1 + tanh u) + ½x(1 − tanh² u)·√(2/π)(1 + 3·0.044715x²).
+// Both: y(−∞) = NaN (−∞·0) and dy/dx(±∞) = NaN (∞·0), as PyTorch.  (#gelu)
+template <class T>
+Var<T> gelu(const Var<T>& x, GeluApproximation approximate = GeluApproximation::none);
+
+// y = x·σ(x) = x/(1 + e^−x) (SiLU, swish).  dy/dx = σ(x)(1 + x(1 − σ(x))).
+// y(−∞) = NaN and dy/dx(±∞) = NaN (∞·0), as PyTorch.  (#silu)
+template <class T>
+Var<T> silu(const Var<T>& x);
+
 // y = x + s.  dy/dx = 1.  (#arithmetic)
 template <class T>
 Var<T> add_scalar(const Var<T>& x, Scalar<T> s);

@@ -3,7 +3,7 @@
 // Empty inputs, as PyTorch: mean is NaN (0/0), sum 0, none an empty tensor, and the gradients are
 // empty; soft-target cross-entropy over no classes is 0 per sample, NaN as a mean; class labels
 // with no classes throw (no label is in range).
-// Derivations: docs/derivations.md#cross-entropy, #nll, #bce, #mse.
+// Derivations: docs/derivations.md#cross-entropy, #nll, #bce, #mse, #l1, #smooth-l1-huber, #kl-div.
 #pragma once
 
 #include <cstdint>
@@ -67,5 +67,56 @@ Var<T> binary_cross_entropy(const Var<T>& probs, const Var<T>& targets,
 template <class T>
 Var<T> mse_loss(const Var<T>& prediction, const Var<T>& target,
                 Reduction reduction = Reduction::mean);
+
+// The losses below take the same shapes (no broadcasting, unlike PyTorch, which broadcasts with a
+// warning) and, as in PyTorch, a NaN or ±∞ upstream gradient multiplies. d = input − target.
+
+// Absolute error ℓ = |d|.  ∂ℓ/∂input = sgn(d) = −∂ℓ/∂target, 0 at d = 0 and at NaN d (PyTorch's
+// abs backward).  (#l1)
+template <class T>
+Var<T> l1_loss(const Var<T>& input, const Var<T>& target, Reduction reduction = Reduction::mean);
+
+// ℓ = 0.5d²/β if |d| < β, else |d| − 0.5β (PyTorch's smooth_l1_loss).
+// ∂ℓ/∂input = s(d) = d/β if |d| < β, else ±1 (the sign of d, −1 at d = 0); NaN at NaN d.
+// ∂ℓ/∂target = s(−d) (PyTorch: its backward, arguments swapped), −s(d) except at d = 0, β = 0.
+// β = 0 gives |d| with both gradients −1 at d = 0, as PyTorch's kernel (l1_loss has 0 there).
+// β < 0 (or NaN) throws std::invalid_argument, as PyTorch refuses it.  (#smooth-l1-huber)
+template <class T>
+Var<T> smooth_l1_loss(const Var<T>& input, const Var<T>& target,
+                      Reduction reduction = Reduction::mean, double beta = 1.0);
+
+// ℓ = 0.5d² if |d| < δ, else δ(|d| − 0.5δ) (PyTorch's huber_loss; β·smooth_l1 with β = δ).
+// ∂ℓ/∂input = d if |d| < δ, else ±δ (the sign of d) = −∂ℓ/∂target; NaN at NaN d.
+// δ ≤ 0 (or NaN) throws std::invalid_argument, as PyTorch ("non-positive values").
+// (#smooth-l1-huber)
+template <class T>
+Var<T> huber_loss(const Var<T>& input, const Var<T>& target, Reduction reduction = Reduction::mean,
+                  double delta = 1.0);
+
+// kl_div's reductions: Reduction's three and batchmean, the sum divided by the size of the first
+// dimension (the sum itself for a 0-dimensional input), the one that is the KL divergence of
+// each sample averaged over the batch. mean divides by every element, as PyTorch (which warns).
+enum class KlDivReduction { mean, sum, none, batchmean };
+
+// Kullback–Leibler divergence as PyTorch's F.kl_div: `input` holds log-probabilities x, target t
+// probabilities (log_target: log-probabilities). Pointwise, same shapes:
+//   ℓ = t(ln t − x), with t ln t = 0 at t = 0 (xlogy: so ℓ = 0 there, unless x is ±∞ or NaN);
+//       ∂ℓ/∂x = −t,  ∂ℓ/∂t = ln t + 1 − x (NaN at t = 0, as PyTorch's xlogy backward, 0/0).
+//   log_target: ℓ = eᵗ(t − x);  ∂ℓ/∂x = −eᵗ,  ∂ℓ/∂t = eᵗ(t − x) + eᵗ.
+// Empty inputs as PyTorch: none empty, sum 0, mean NaN, batchmean NaN for a first dimension of 0
+// (else 0).  (#kl-div)
+template <class T>
+Var<T> kl_div(const Var<T>& input, const Var<T>& target,
+              KlDivReduction reduction = KlDivReduction::mean, bool log_target = false);
+// The same with one of Reduction's three.
+template <class T>
+Var<T> kl_div(const Var<T>& input, const Var<T>& target, Reduction reduction,
+              bool log_target = false) {
+  return kl_div(input, target,
+                reduction == Reduction::mean  ? KlDivReduction::mean
+                : reduction == Reduction::sum ? KlDivReduction::sum
+                                              : KlDivReduction::none,
+                log_target);
+}
 
 }  // namespace tapegrad
