@@ -96,19 +96,6 @@ Shape Pool1d<T, Kind>::output_shape(const Shape& input) const {
 }
 
 template <class T>
-Var<T> ReLU<T>::forward(const Var<T>& x) {
-  return relu(x);
-}
-template <class T>
-Var<T> Sigmoid<T>::forward(const Var<T>& x) {
-  return sigmoid(x);
-}
-template <class T>
-Var<T> Tanh<T>::forward(const Var<T>& x) {
-  return tanh(x);
-}
-
-template <class T>
 Var<T> Flatten<T>::forward(const Var<T>& x) {
   return flatten(x, start_, end_);
 }
@@ -153,7 +140,7 @@ Shape Sequential<T>::output_shape(const Shape& input) const {
 }
 
 Init default_init(Activation a) {
-  return a == Activation::relu ? Init::he_normal : Init::glorot_normal;
+  return a == Activation::sigmoid || a == Activation::tanh ? Init::glorot_normal : Init::he_normal;
 }
 
 namespace {
@@ -184,17 +171,7 @@ std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activa
         std::make_shared<Linear<T>>(sizes[i], sizes[i + 1], true, g, default_init(activation)));
     if (i + 2 == sizes.size()) break;
     add_norm(*model, options, Shape{1, sizes[i + 1]});
-    switch (activation) {
-      case Activation::relu:
-        model->add(std::make_shared<ReLU<T>>());
-        break;
-      case Activation::sigmoid:
-        model->add(std::make_shared<Sigmoid<T>>());
-        break;
-      case Activation::tanh:
-        model->add(std::make_shared<Tanh<T>>());
-        break;
-    }
+    model->add(make_activation<T>(activation));
     add_dropout(*model, options, g);
   }
   return model;

@@ -31,14 +31,19 @@ std::shared_ptr<nn::Sequential<float>> model_a(nn::Generator& g) {
   return m;
 }
 
-// Linear(6, 8) → BatchNorm1d(8) → ReLU → Dropout(0.3) → Linear(8, 8) → LayerNorm(8) →
-// Sigmoid → Linear(8, 3).
+// Linear(6, 8) → BatchNorm1d(8) → LeakyReLU(0.1) → Dropout(0.3) → Linear(8, 8) →
+// LayerNorm(8) → GELU → Linear(8, 8) → ELU(0.5) → Linear(8, 8) → SiLU → Linear(8, 8) →
+// GELU(tanh) → Linear(8, 3) → LogSoftmax(1).
 std::shared_ptr<nn::Sequential<float>> model_b(nn::Generator& g) {
   auto m = std::make_shared<nn::Sequential<float>>();
   m->emplace<nn::Linear<float>>(features, 8, true, g).emplace<nn::BatchNorm1d<float>>(8);
-  m->emplace<nn::ReLU<float>>().emplace<nn::Dropout<float>>(0.3, g);
+  m->emplace<nn::LeakyReLU<float>>(0.1).emplace<nn::Dropout<float>>(0.3, g);
   m->emplace<nn::Linear<float>>(8, 8, true, g).emplace<nn::LayerNorm<float>>(Shape{8});
-  m->emplace<nn::Sigmoid<float>>().emplace<nn::Linear<float>>(8, classes, true, g);
+  m->emplace<nn::GELU<float>>().emplace<nn::Linear<float>>(8, 8, true, g);
+  m->emplace<nn::ELU<float>>(0.5).emplace<nn::Linear<float>>(8, 8, true, g);
+  m->emplace<nn::SiLU<float>>().emplace<nn::Linear<float>>(8, 8, true, g);
+  m->emplace<nn::GELU<float>>(GeluApproximation::tanh);
+  m->emplace<nn::Linear<float>>(8, classes, true, g).emplace<nn::LogSoftmax<float>>(1);
   return m;
 }
 
@@ -88,6 +93,7 @@ int main(int argc, char** argv) {
                   {"labels", stored(labels)},
                   {"xb", stored(xb)},
                   {"yb", stored((*b)(Var<float>(xb)).value())}};
+    for (const auto& [index, layer] : b->children()) io.metadata["names"] += layer->name() + "\n";
     save_tensors(dir + "/io.safetensors", io);
     return 0;
   }

@@ -34,7 +34,7 @@ def load(path):
         begin, end = info["data_offsets"]
         raw = bytearray(data[8 + n + begin:8 + n + end])
         out[name] = torch.frombuffer(raw, dtype=DTYPES[info["dtype"]]).reshape(info["shape"]).clone()
-    return out
+    return out, header.get("__metadata__", {})
 
 
 def save(path, tensors):
@@ -60,24 +60,26 @@ def model_a():
 
 def model_b():
     nn = torch.nn
-    return nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3),
-                         nn.Linear(8, 8), nn.LayerNorm(8), nn.Sigmoid(), nn.Linear(8, 3))
+    return nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.LeakyReLU(0.1), nn.Dropout(0.3),
+                         nn.Linear(8, 8), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 8), nn.ELU(0.5),
+                         nn.Linear(8, 8), nn.SiLU(), nn.Linear(8, 8), nn.GELU(approximate="tanh"),
+                         nn.Linear(8, 3), nn.LogSoftmax(1))
 
 
 def main():
     d = sys.argv[1]
-    io = load(f"{d}/io.safetensors")
+    io, meta = load(f"{d}/io.safetensors")
     failures = 0
 
     a = model_a()
-    a.load_state_dict(load(f"{d}/a_initial.safetensors"), strict=True)
+    a.load_state_dict(load(f"{d}/a_initial.safetensors")[0], strict=True)
     a.train()
     sgd = torch.optim.SGD(a.parameters(), lr=0.1)
     for s in range(io["x"].shape[0]):
         sgd.zero_grad()
         torch.nn.functional.cross_entropy(a(io["x"][s]), io["labels"][s].long()).backward()
         sgd.step()
-    theirs = load(f"{d}/a_trained.safetensors")
+    theirs = load(f"{d}/a_trained.safetensors")[0]
     ours = a.state_dict()
     if set(theirs) != set(ours):
         print(f"model A: names differ: {sorted(set(theirs) ^ set(ours))}")
@@ -89,7 +91,14 @@ def main():
     failures += worst > 1e-4 or ours["1.num_batches_tracked"].item() != 10
 
     b = model_b()
-    b.load_state_dict(load(f"{d}/b_tapegrad.safetensors"), strict=True)
+    b.load_state_dict(load(f"{d}/b_tapegrad.safetensors")[0], strict=True)
+    names = [str(layer) for layer in b]
+    if names != meta["names"].strip().split("\n"):
+        print("layer names differ:\n  tapegrad " + "\n  tapegrad ".join(meta["names"].strip().split("\n")) +
+              "\n  PyTorch  " + "\n  PyTorch  ".join(names))
+        failures += 1
+    else:
+        print(f"the {len(names)} layers' names are PyTorch's")
     b.eval()
     with torch.no_grad():
         diff = (b(io["xb"]) - io["yb"]).abs().max().item()

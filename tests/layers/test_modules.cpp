@@ -342,3 +342,38 @@ TEST_CASE("builders: normalisation and dropout around each hidden activation, to
   auto plain = mlp<float>({6, 5, 3}, Activation::relu, g);
   CHECK(plain->size() == 3);  // no options: the same model as before
 }
+
+TEST_CASE("activation layers: torch.nn's names, and each applies its op") {
+  const Tensor<double> xv({1, 4}, {-2, -0.5, 0.5, 3});
+  const Var<double> x(xv);
+  struct Case {
+    std::shared_ptr<Module<double>> layer;
+    std::string name;
+    Var<double> expected;
+  };
+  const std::vector<Case> cases = {
+      {std::make_shared<LeakyReLU<double>>(0.2), "LeakyReLU(negative_slope=0.2)",
+       leaky_relu(x, 0.2)},
+      {std::make_shared<LeakyReLU<double>>(), "LeakyReLU(negative_slope=0.01)",
+       leaky_relu(x, 0.01)},
+      {std::make_shared<ELU<double>>(), "ELU(alpha=1.0)", elu(x, 1.0)},
+      {std::make_shared<GELU<double>>(), "GELU(approximate='none')", gelu(x)},
+      {std::make_shared<GELU<double>>(GeluApproximation::tanh), "GELU(approximate='tanh')",
+       gelu(x, GeluApproximation::tanh)},
+      {std::make_shared<SiLU<double>>(), "SiLU()", silu(x)},
+      {std::make_shared<Softplus<double>>(), "Softplus(beta=1, threshold=20)", softplus(x)},
+      {std::make_shared<Softmax<double>>(1), "Softmax(dim=1)", softmax(x, 1)},
+      {std::make_shared<LogSoftmax<double>>(1), "LogSoftmax(dim=1)", log_softmax(x, 1)},
+      {std::make_shared<Identity<double>>(), "Identity()", x},
+  };
+  for (const Case& c : cases) {
+    CHECK(c.layer->name() == c.name);
+    test::check_close((*c.layer)(x).value(), c.expected.value(), 0);
+    CHECK(c.layer->output_shape(Shape{3, 4}) == Shape{3, 4});
+  }
+  for (Activation a : {Activation::relu, Activation::leaky_relu, Activation::elu, Activation::gelu,
+                       Activation::silu, Activation::tanh, Activation::sigmoid})
+    CHECK(make_activation<double>(a)->parameters().empty());
+  CHECK(default_init(Activation::gelu) == Init::he_normal);
+  CHECK(default_init(Activation::tanh) == Init::glorot_normal);
+}

@@ -15,10 +15,13 @@ std::invalid_argument bad_model(const std::string& text, const std::string& why)
 }
 
 nn::Activation parse_activation(const std::string& text, const std::string& name) {
-  if (name == "relu") return nn::Activation::relu;
-  if (name == "tanh") return nn::Activation::tanh;
-  if (name == "sigmoid") return nn::Activation::sigmoid;
-  throw bad_model(text, "unknown activation \"" + name + "\" (valid: relu, tanh, sigmoid)");
+  using A = nn::Activation;
+  std::string valid;
+  for (A a : {A::relu, A::leaky_relu, A::elu, A::gelu, A::silu, A::tanh, A::sigmoid}) {
+    if (name == nn::activation_name(a)) return a;
+    valid += std::string(valid.empty() ? "" : ", ") + nn::activation_name(a);
+  }
+  throw bad_model(text, "unknown activation \"" + name + "\" (valid: " + valid + ")");
 }
 
 // The options after the first comma: act=…, norm=…, dropout=… (act for MLPs only).

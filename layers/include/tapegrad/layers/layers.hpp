@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tapegrad/autodiff/conv.hpp"
+#include "tapegrad/layers/activations.hpp"
 #include "tapegrad/layers/init.hpp"
 #include "tapegrad/layers/module.hpp"
 
@@ -64,29 +65,6 @@ using MaxPool1d = Pool1d<T, PoolKind::max>;
 template <class T>
 using AvgPool1d = Pool1d<T, PoolKind::average>;
 
-// Elementwise activations: same shape in and out.
-template <class T>
-class ReLU : public Module<T> {
- public:
-  Var<T> forward(const Var<T>& x) override;
-  std::string name() const override { return "ReLU()"; }
-  Shape output_shape(const Shape& input) const override { return input; }
-};
-template <class T>
-class Sigmoid : public Module<T> {
- public:
-  Var<T> forward(const Var<T>& x) override;
-  std::string name() const override { return "Sigmoid()"; }
-  Shape output_shape(const Shape& input) const override { return input; }
-};
-template <class T>
-class Tanh : public Module<T> {
- public:
-  Var<T> forward(const Var<T>& x) override;
-  std::string name() const override { return "Tanh()"; }
-  Shape output_shape(const Shape& input) const override { return input; }
-};
-
 // Merges axes start..end (default: all but the batch axis) into one: [N, C, L] → [N, C·L].
 template <class T>
 class Flatten : public Module<T> {
@@ -117,8 +95,6 @@ class Sequential : public Module<T> {
   std::size_t size() const { return this->children().size(); }
 };
 
-enum class Activation { relu, sigmoid, tanh };
-
 // What the builders put around each hidden layer's activation: a normalisation before it
 // (BatchNorm1d over the features or channels, or LayerNorm over a sample's values) and a
 // Dropout of that probability after it (0: none).
@@ -128,7 +104,8 @@ struct BlockOptions {
   double dropout = 0.0;
 };
 
-// The default initialisation for a layer followed by `a`: He for ReLU, Glorot for σ and tanh.
+// The default initialisation for a layer followed by `a`: He for ReLU and its relatives (leaky
+// ReLU, ELU, GELU, SiLU), Glorot for σ and tanh.
 Init default_init(Activation a);
 
 // A multilayer perceptron: Linear(sizes[0] → sizes[1]), [norm], activation, [Dropout], …,
