@@ -8,8 +8,6 @@ steps. Model B (every kind of layer, evaluation mode): loads tapegrad's file str
 output, then changes every parameter and buffer and writes them and its new output for
 layers_interop to check.
 """
-import json
-import struct
 import sys
 
 try:
@@ -18,38 +16,7 @@ except ImportError:
     print("PyTorch is not installed: skipped")
     sys.exit(77)
 
-DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
-NAMES = {v: k for k, v in DTYPES.items()}
-
-
-def load(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        raw = bytearray(data[8 + n + begin:8 + n + end])
-        out[name] = torch.frombuffer(raw, dtype=DTYPES[info["dtype"]]).reshape(info["shape"]).clone()
-    return out, header.get("__metadata__", {})
-
-
-def save(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":"))
-    text += " " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text.encode() + b"".join(blobs))
+from safetensors_io import load, save  # beside this file
 
 
 def model_a():

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "interop_io.hpp"
 #include "tapegrad/layers/init.hpp"
 #include "tapegrad/layers/safetensors.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -75,27 +76,13 @@ Shape parameter_shape(const Case& c) {
   return c.op == "layer_norm" ? c.normalized : Shape{c.x[1]};
 }
 
-template <class T>
-Tensor<T> as(const Tensor<double>& t) {
-  Tensor<T> r(t.shape());
-  for (std::size_t k = 0; k < t.numel(); ++k) r[k] = static_cast<T>(t[k]);
-  return r;
-}
-
-template <class T>
-Tensor<double> as_double(const Tensor<T>& t) {
-  Tensor<double> r(t.shape());
-  for (std::size_t k = 0; k < t.numel(); ++k) r[k] = static_cast<double>(t[k]);
-  return r;
-}
-
 using Results = std::map<std::string, Tensor<double>>;  // y, gx, gw, gb, mean, var
 
 // Runs case `index` in T: the output, the gradients, and (batch_norm) the batch statistics.
 template <class T>
 Results run(const TensorFile& problem, const Case& c, std::size_t index) {
   const std::string prefix = std::to_string(index) + ".";
-  auto input = [&](const char* name) { return as<T>(problem.find(prefix + name)->f64); };
+  auto input = [&](const char* name) { return interop::as<T>(problem.find(prefix + name)->f64); };
   Var<T> x = Var<T>::parameter(input("x"));
   Var<T> w, b;
   if (c.affine != "none") w = Var<T>::parameter(input("w"));
@@ -109,11 +96,11 @@ Results run(const TensorFile& problem, const Case& c, std::size_t index) {
   else
     y = layer_norm(x, c.normalized, w, b, c.eps);
   y.backward(input("gy"));
-  Results r{{"y", as_double(y.value())}, {"gx", as_double(x.grad())}};
-  if (w.defined()) r["gw"] = as_double(w.grad());
-  if (b.defined()) r["gb"] = as_double(b.grad());
-  if (mean.defined()) r["mean"] = as_double(mean);
-  if (var.defined()) r["var"] = as_double(var);
+  Results r{{"y", interop::as<double>(y.value())}, {"gx", interop::as<double>(x.grad())}};
+  if (w.defined()) r["gw"] = interop::as<double>(w.grad());
+  if (b.defined()) r["gb"] = interop::as<double>(b.grad());
+  if (mean.defined()) r["mean"] = interop::as<double>(mean);
+  if (var.defined()) r["var"] = interop::as<double>(var);
   return r;
 }
 
@@ -122,7 +109,7 @@ Results torch_results(const TensorFile& torch, const std::string& prefix) {
   Results r;
   for (const auto& [name, t] : torch.tensors)
     if (name.compare(0, prefix.size(), prefix) == 0)
-      r[name.substr(prefix.size())] = t.f64.defined() ? t.f64 : as_double(t.f32);
+      r[name.substr(prefix.size())] = t.f64.defined() ? t.f64 : interop::as<double>(t.f32);
   return r;
 }
 

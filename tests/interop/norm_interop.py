@@ -6,8 +6,6 @@ torch.nn.functional.batch_norm (training with momentum 1, so the running statist
 batch mean and unbiased variance; or evaluation) or layer_norm on each, in float32 and float64,
 and writes y, the gradients of x, γ and β, and the batch statistics, for norm_interop to compare.
 """
-import json
-import struct
 import sys
 
 try:
@@ -17,42 +15,7 @@ except ImportError:
     print("PyTorch is not installed: skipped")
     sys.exit(77)
 
-DTYPES = {"F32": (torch.float32, 4), "F64": (torch.float64, 8)}
-NAMES = {torch.float32: "F32", torch.float64: "F64"}
-
-
-def load(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype, size = DTYPES[info["dtype"]]
-        begin, end = info["data_offsets"]
-        if begin == end:  # frombuffer refuses an empty buffer
-            out[name] = torch.zeros(info["shape"], dtype=dtype)
-            continue
-        raw = bytearray(data[8 + n + begin:8 + n + end])
-        out[name] = torch.frombuffer(raw, dtype=dtype).reshape(info["shape"]).clone()
-    return out, header.get("__metadata__", {})
-
-
-def save(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":"))
-    text += " " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text.encode() + b"".join(blobs))
+from safetensors_io import NAMES, load, save  # beside this file
 
 
 def run(problem, i, line, dtype, rounded_to=None):

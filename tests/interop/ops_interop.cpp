@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "interop_io.hpp"
 #include "tapegrad/layers/init.hpp"
 #include "tapegrad/layers/safetensors.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -97,24 +98,6 @@ Var<T> apply(const std::string& op, const std::map<std::string, std::string>& kv
   throw std::invalid_argument("unknown op " + op);
 }
 
-template <class T>
-Tensor<T> as(const Tensor<double>& t) {
-  Tensor<T> r(t.shape());
-  for (std::size_t k = 0; k < t.numel(); ++k) r[k] = static_cast<T>(t[k]);
-  return r;
-}
-
-template <class T>
-const Tensor<T>& stored(const StoredTensor& s);
-template <>
-const Tensor<float>& stored(const StoredTensor& s) {
-  return s.f32;
-}
-template <>
-const Tensor<double>& stored(const StoredTensor& s) {
-  return s.f64;
-}
-
 double difference(double a, double e) {
   if (std::isnan(e) || std::isnan(a)) return std::isnan(e) && std::isnan(a) ? 0 : INFINITY;
   if (std::isinf(e) || std::isinf(a)) return a == e ? 0 : INFINITY;
@@ -129,16 +112,16 @@ double compare(const TensorFile& inputs, const TensorFile& torch, const std::str
   std::string op;
   const auto kv = parse(line, op);
   const auto input = [&](const std::string& name) { return inputs.find(name + set)->f64; };
-  Var<T> x = Var<T>::parameter(as<T>(input("x")));
-  Var<T> t = Var<T>::parameter(as<T>(input(target_of(op, kv))));
+  Var<T> x = Var<T>::parameter(interop::as<T>(input("x")));
+  Var<T> t = Var<T>::parameter(interop::as<T>(input(target_of(op, kv))));
   Var<T> y = apply(op, kv, x, t);
-  y.backward(y.shape().rank() ? as<T>(input("gy")) : as<T>(input("gs")));
+  y.backward(y.shape().rank() ? interop::as<T>(input("gy")) : interop::as<T>(input("gs")));
   double worst = 0;
   auto check = [&](const char* what, const Tensor<T>& got) {
     const std::string name = std::to_string(index) + "." + set + "." + dtype + "." + what;
     const StoredTensor* want = torch.find(name);
     if (!want) throw std::runtime_error("PyTorch's results lack " + name);
-    const Tensor<T>& e = stored<T>(*want);
+    const Tensor<T>& e = interop::stored<T>(*want);
     if (e.shape() != got.shape()) throw std::runtime_error(name + ": shapes differ");
     for (std::size_t k = 0; k < got.numel(); ++k) {
       const double d = difference(got[k], e[k]);

@@ -15,7 +15,8 @@ except ImportError:
     print("PyTorch is not installed: skipped")
     sys.exit(77)
 
-from optim_interop import NAMES, load, save  # the safetensors reader and writer, beside this file
+from safetensors_io import NAMES, load, save  # beside this file
+
 
 F = torch.nn.functional
 LOSSES = ("l1_loss", "smooth_l1_loss", "huber_loss", "kl_div")

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "interop_io.hpp"
 #include "tapegrad/layers/init.hpp"
 #include "tapegrad/layers/safetensors.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -98,32 +99,14 @@ std::unique_ptr<Optimizer<T>> make(const std::string& kind, std::map<std::string
   return std::make_unique<Adagrad<T>>(params, o);
 }
 
-template <class T>
-Tensor<T> as(const Tensor<double>& t) {
-  Tensor<T> r(t.shape());
-  for (std::size_t k = 0; k < t.numel(); ++k) r[k] = static_cast<T>(t[k]);
-  return r;
-}
-
-template <class T>
-const Tensor<T>& stored(const StoredTensor& s);
-template <>
-const Tensor<float>& stored(const StoredTensor& s) {
-  return s.f32;
-}
-template <>
-const Tensor<double>& stored(const StoredTensor& s) {
-  return s.f64;
-}
-
 // Runs one setting; returns the largest relative difference from PyTorch's W, b and norms.
 template <class T>
 double compare(const TensorFile& problem, const TensorFile& torch, const std::string& line,
                std::size_t index, const char* dtype) {
   std::string kind;
   const auto kv = parse(line, kind);
-  Var<T> w = Var<T>::parameter(as<T>(problem.find("W")->f64));
-  Var<T> b = Var<T>::parameter(as<T>(problem.find("b")->f64));
+  Var<T> w = Var<T>::parameter(interop::as<T>(problem.find("W")->f64));
+  Var<T> b = Var<T>::parameter(interop::as<T>(problem.find("b")->f64));
   const Tensor<double>& xs = problem.find("X")->f64;
   const Tensor<double>& ys = problem.find("Y")->f64;
   auto opt = make<T>(kind, kv, {w, b});
@@ -146,7 +129,7 @@ double compare(const TensorFile& problem, const TensorFile& torch, const std::st
     const std::string name = std::to_string(index) + "." + dtype + "." + what;
     const StoredTensor* want = torch.find(name);
     if (!want) throw std::runtime_error("PyTorch's results lack " + name);
-    const Tensor<T>& e = stored<T>(*want);
+    const Tensor<T>& e = interop::stored<T>(*want);
     for (std::size_t k = 0; k < got.numel(); ++k)
       worst =
           std::max(worst, std::abs(double(got[k]) - double(e[k])) / (1 + std::abs(double(e[k]))));

@@ -5,9 +5,7 @@ Reads the problem optim_interop wrote (initial W, b; batches X, Y; the settings)
 setting with torch.optim for every batch, in float32 and float64, and writes the final W, b and
 the norms clip_grad_norm_ returned, for optim_interop to compare.
 """
-import json
 import math
-import struct
 import sys
 
 try:
@@ -16,39 +14,7 @@ except ImportError:
     print("PyTorch is not installed: skipped")
     sys.exit(77)
 
-DTYPES = {"F32": (torch.float32, 4), "F64": (torch.float64, 8)}
-NAMES = {torch.float32: "F32", torch.float64: "F64"}
-
-
-def load(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype, size = DTYPES[info["dtype"]]
-        begin, end = info["data_offsets"]
-        raw = bytearray(data[8 + n + begin:8 + n + end])
-        out[name] = torch.frombuffer(raw, dtype=dtype).reshape(info["shape"]).clone()
-    return out, header.get("__metadata__", {})
-
-
-def save(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":"))
-    text += " " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text.encode() + b"".join(blobs))
+from safetensors_io import NAMES, load, save  # beside this file
 
 
 def optimizer(kind, kv, params):
