@@ -152,6 +152,12 @@ bool is_idx(const DataOptions& d) {
   return d.data == "fashion-mnist" || is_directory(d.data);
 }
 
+[[noreturn]] void refuse_idx(const DataOptions& d) {
+  throw std::invalid_argument(
+      "--task regression needs a CSV file with numeric target columns; --data " + d.data +
+      " is IDX image data with class labels");
+}
+
 // Throws, naming the model and the columns, unless the model has one output per target.
 void check_output_width(const ModelSpec& spec, const Dataset& data) {
   const std::size_t k = data.target_count();
@@ -173,10 +179,7 @@ LoadedData load_data(const DataOptions& d, const ModelSpec& spec) {
   check_task_flags(d);
   Dataset train, test;
   Standardizer inputs;
-  if (d.regression() && is_idx(d))
-    throw std::invalid_argument(
-        "--task regression needs a CSV file with numeric target columns; --data " + d.data +
-        " is IDX image data with class labels");
+  if (d.regression() && is_idx(d)) refuse_idx(d);
   if (is_idx(d)) {
     const std::string folder = d.data == "fashion-mnist" ? fashion_mnist_folder : d.data;
     train = load_mnist_folder(folder, "train");
@@ -213,10 +216,7 @@ LoadedData load_data(const DataOptions& d, const ModelSpec& spec) {
 Dataset load_regression_test(const DataOptions& d, const ModelSpec& spec,
                              const RegressionModelInfo& info, const std::string& weights) {
   check_task_flags(d);
-  if (is_idx(d) && d.test.empty())
-    throw std::invalid_argument(
-        "--task regression needs a CSV file with numeric target columns; --data " + d.data +
-        " is IDX image data with class labels");
+  if (is_idx(d) && d.test.empty()) refuse_idx(d);
   CsvOptions csv;
   csv.regression = true;
   csv.target_columns = info.target_names;
