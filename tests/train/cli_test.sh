@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The tapegrad command: help, one-line errors with a non-zero exit, and a train → eval round
-# trip on a small CSV problem. Usage: cli_test.sh path/to/tapegrad
+# The tapegrad command: help, one-line errors with a non-zero exit, and train → eval round trips
+# on small CSV problems (classification and regression). Usage: cli_test.sh path/to/tapegrad
 set -u
 bin=$1
 dir=$(mktemp -d)
@@ -136,6 +136,91 @@ check "NaN weights" 1 "nan.safetensors: parameter \"2.weight\" holds a non-finit
 printf 'f1,f2,f3,f4,label\n1,2,3,4,0\n1,2\n' >"$dir/bad.csv"
 check "bad CSV row" 1 "bad.csv:3: expected 5 fields, found 2" -- "$bin" train --model mlp:4-8-2 \
   --data "$dir/bad.csv" --test "$dir/test.csv" --out "$dir/o"
+
+# Regression: a CSV made here, y = 3 + 2·a − b + sin(c) (units of y, a few), z = 40·a·b + 500;
+# train → eval round trip (R² above a threshold, the same in both), each loss, errors.
+awk 'BEGIN { srand(7); print "a,b,c,y,z";
+  for (i = 0; i < 400; i++) { a = 4 * rand() - 2; b = 4 * rand() - 2; c = 4 * rand() - 2;
+    printf "%.5f,%.5f,%.5f,%.5f,%.5f\n", a, b, c, 3 + 2 * a - b + sin(c), 40 * a * b + 500 } }' >"$dir/reg.csv"
+head -1 "$dir/reg.csv" >"$dir/reg_train.csv"
+sed -n 2,301p "$dir/reg.csv" >>"$dir/reg_train.csv"
+head -1 "$dir/reg.csv" >"$dir/reg_test.csv"
+sed -n 302,401p "$dir/reg.csv" >>"$dir/reg_test.csv"
+r2_of() { sed -n 's/.*R2 \([-0-9.]*\) (test loss.*/\1/p' <<<"$1" | head -1; }
+above() { awk -v v="$1" -v t="$2" 'BEGIN { exit !(v != "" && v > t) }'; }
+reg_train=("$bin" train --task regression --data "$dir/reg_train.csv" --test "$dir/reg_test.csv"
+  --batch 16 --optimizer adam --lr 0.01 --progress none --standardize)
+# The target y; the features a, b, c and z.
+out=$("${reg_train[@]}" --model mlp:4-32-1 --target-columns y --epochs 30 --out "$dir/reg" 2>&1)
+status=$?
+r2=$(r2_of "$out")
+if [[ $status -ne 0 ]] || ! above "$r2" 0.98 || ! grep -q "regression of y with loss mse" <<<"$out"; then
+  echo "FAIL regression train: R2 '$r2', output:"; echo "$out" | tail -5; failures=$((failures + 1))
+else
+  echo "ok   regression train (R2 $r2)"
+fi
+head -1 "$dir/reg/metrics.csv" | grep -q "^epoch,train_loss,train_mae,train_rmse,train_r2,val_loss" ||
+  { echo "FAIL regression metrics.csv header"; failures=$((failures + 1)); }
+grep -q "RMSE" "$dir/reg/curves.svg" || { echo "FAIL regression curves"; failures=$((failures + 1)); }
+# eval needs no training file: the targets' and inputs' μ and σ are in the model file.
+out=$("$bin" eval --task regression --model mlp:4-32-1 --weights "$dir/reg/model.safetensors" --test "$dir/reg_test.csv" 2>&1)
+status=$?
+if [[ $status -ne 0 ]] || [[ "$(r2_of "$out")" != "$r2" ]]; then
+  echo "FAIL regression eval: R2 '$(r2_of "$out")', train said '$r2', output:"; echo "$out" | tail -3
+  failures=$((failures + 1))
+else
+  echo "ok   regression eval (R2 $r2)"
+fi
+check "regression resume" 0 "resumed from" -- "${reg_train[@]}" --model mlp:4-32-1 --target-columns y \
+  --epochs 32 --out "$dir/reg2" \
+  --resume "$dir/reg/checkpoint.safetensors"
+for loss in l1 huber; do
+  out=$("${reg_train[@]}" --model mlp:4-32-1 --target-columns y --epochs 30 --loss $loss --huber-delta 0.5 \
+    --out "$dir/reg-$loss" 2>&1)
+  r2=$(r2_of "$out")
+  if ! above "$r2" 0.97 || ! grep -q "with loss $loss" <<<"$out"; then
+    echo "FAIL regression --loss $loss: R2 '$r2'"; echo "$out" | tail -3; failures=$((failures + 1))
+  else
+    echo "ok   regression --loss $loss (R2 $r2)"
+  fi
+done
+check "two targets" 0 "  z: MAE [0-9.]+, RMSE [0-9.]+, R2 0\.9" -- "$bin" train --task regression --model mlp:3-32-2 \
+  --data "$dir/reg_train.csv" --test "$dir/reg_test.csv" --target-columns y,z --epochs 30 --batch 16 \
+  --optimizer adam --lr 0.01 --progress none --out "$dir/reg-yz"
+check "bad target column" 1 "reg_train.csv: no column named \"w\" in the header \(a, b, c, y, z\)" -- \
+  "${reg_train[@]}" --target-columns w --out "$dir/o"
+check "output width mismatch" 1 "model mlp:3-32-1 has 1 output but there are 2 target columns \(y,z\)" -- \
+  "${reg_train[@]}" --model mlp:3-32-1 --target-columns y,z --out "$dir/o"
+check "eval with other targets" 1 "--target-columns z: .*was trained on the target columns y" -- "$bin" eval \
+  --task regression --model mlp:4-32-1 --weights "$dir/reg/model.safetensors" --test "$dir/reg_test.csv" --target-columns z
+check "regression model evaluated as a classifier" 1 "is a regression model: evaluate it with --task regression" -- \
+  "$bin" eval --model mlp:4-32-1 --weights "$dir/reg/model.safetensors" --data "$dir/reg_train.csv" --test "$dir/reg_test.csv"
+check "classifier evaluated as regression" 1 "metadata tapegrad.task is missing" -- "$bin" eval --task regression \
+  --model mlp:4-8-2 --weights "$dir/run/model.safetensors" --test "$dir/test.csv"
+check "regression on IDX data" 1 "--task regression needs a CSV file .* IDX image data" -- "$bin" train \
+  --task regression --data "$dir/idx" --out "$dir/o"
+check "--loss for classification" 1 "--loss applies to --task regression only" -- "$bin" train --loss l1 \
+  --model mlp:4-8-2 --data "$dir/train.csv" --test "$dir/test.csv" --out "$dir/o"
+printf 'a,b,c,y\n1,2,3,4\n1,2,3,inf\n' >"$dir/inf.csv"
+check "non-finite target" 1 "inf.csv:3: column \"y\": target \"inf\" is not finite" -- "$bin" train --task regression \
+  --model mlp:3-4-1 --data "$dir/inf.csv" --test "$dir/inf.csv" --out "$dir/o"
+one_line "${reg_train[@]}" --target-columns w --out "$dir/o"
+# PyTorch loads the regression model file strictly (its μ and σ are metadata, not tensors).
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  /usr/bin/python3 - "$dir/reg/model.safetensors" <<'PY' || { echo "FAIL PyTorch strict load"; failures=$((failures + 1)); }
+import json, struct, sys, torch
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+meta = header.pop("__metadata__")
+assert meta["tapegrad.task"] == "regression" and meta["tapegrad.target_columns"] == "y", meta
+state = {k: torch.frombuffer(bytearray(data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]),
+                             dtype=torch.float32).reshape(v["shape"]) for k, v in header.items()}
+model = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+model.load_state_dict(state, strict=True)
+print("ok   PyTorch loads the regression model strictly")
+PY
+fi
 
 if [[ $failures -gt 0 ]]; then
   echo "$failures CLI check(s) failed"

@@ -1,7 +1,9 @@
-// The tapegrad command: train, evaluate and summarise classifiers.
+// The tapegrad command: train, evaluate and summarise classifiers and regression models.
 // clang-format off
 //  tapegrad train   --model mlp:784-256-128-10 --data fashion-mnist --out out
 //  tapegrad eval    --model mlp:784-256-128-10 --weights out/model.safetensors --data fashion-mnist
+//  tapegrad train   --task regression --model mlp:8-32-1 --data train.csv --test test.csv
+//  tapegrad eval    --task regression --model mlp:8-32-1 --weights out/model.safetensors --test test.csv
 //  tapegrad summary --model cnn
 // clang-format on
 // Every command takes --help. Errors are one line on stderr and a non-zero exit.
@@ -17,6 +19,7 @@
 #include <sstream>
 
 #include "tapegrad/layers/safetensors.hpp"
+#include "tapegrad/train/model_file.hpp"
 #include "tapegrad/train/models.hpp"
 #include "tapegrad/train/readers.hpp"
 #include "tapegrad/train/trainer.hpp"
@@ -30,6 +33,9 @@ struct DataOptions {
   std::string test;          // CSV: a separate test file
   std::string label_column;  // CSV
   bool standardize = false;
+  std::string task = "classification";
+  std::string target_columns;  // CSV, regression: comma-separated names
+  bool regression() const { return task == "regression"; }
 };
 
 void add_data_options(CLI::App* cmd, DataOptions& d) {
@@ -41,6 +47,43 @@ void add_data_options(CLI::App* cmd, DataOptions& d) {
   cmd->add_option("--label-column", d.label_column, "CSV only: the label column (default: last)");
   cmd->add_flag("--standardize", d.standardize,
                 "standardise each feature with the training set's mean and deviation");
+  cmd->add_option("--task", d.task,
+                  "classification (class labels) or regression (real-valued CSV targets, "
+                  "standardised with the training set's mean and deviation, metrics MAE, RMSE "
+                  "and R2 in their units)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"classification", "regression"}));
+  cmd->add_option(
+      "--target-columns", d.target_columns,
+      "regression, CSV: the target columns, A,B,... by header name (default: the last column; "
+      "eval: the model's)");
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= text.size(); ++i)
+    if (i == text.size() || text[i] == ',') {
+      names.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  return names;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+// Refuses flags of the other task.
+void check_task_flags(const DataOptions& d) {
+  if (d.regression() && !d.label_column.empty())
+    throw std::invalid_argument(
+        "--label-column does not apply to --task regression (name the targets with "
+        "--target-columns)");
+  if (!d.regression() && !d.target_columns.empty())
+    throw std::invalid_argument("--target-columns applies to --task regression only");
 }
 
 // Validators whose messages name the value: "--lr: 'abc' is not a number". CLI11 would
@@ -105,10 +148,39 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// The training and test sets named by the options, shaped for the model.
-std::pair<Dataset, Dataset> load_data(const DataOptions& d, const ModelSpec& spec) {
+bool is_idx(const DataOptions& d) {
+  return d.data == "fashion-mnist" || is_directory(d.data);
+}
+
+[[noreturn]] void refuse_idx(const DataOptions& d) {
+  throw std::invalid_argument(
+      "--task regression needs a CSV file with numeric target columns; --data " + d.data +
+      " is IDX image data with class labels");
+}
+
+// Throws, naming the model and the columns, unless the model has one output per target.
+void check_output_width(const ModelSpec& spec, const Dataset& data) {
+  const std::size_t k = data.target_count();
+  if (spec.classes != k)
+    throw std::invalid_argument("model " + spec.text + " has " + std::to_string(spec.classes) +
+                                (spec.classes == 1 ? " output" : " outputs") + " but there " +
+                                (k == 1 ? "is " : "are ") + std::to_string(k) + " target column" +
+                                (k == 1 ? "" : "s") + " (" + join_names(data.target_names) +
+                                "): its last layer must have one output per target");
+}
+
+// The training and test sets named by the options, shaped for the model, and the inputs'
+// standardisation (undefined tensors without --standardize).
+struct LoadedData {
   Dataset train, test;
-  if (d.data == "fashion-mnist" || is_directory(d.data)) {
+  Standardizer inputs;
+};
+LoadedData load_data(const DataOptions& d, const ModelSpec& spec) {
+  check_task_flags(d);
+  Dataset train, test;
+  Standardizer inputs;
+  if (d.regression() && is_idx(d)) refuse_idx(d);
+  if (is_idx(d)) {
     const std::string folder = d.data == "fashion-mnist" ? fashion_mnist_folder : d.data;
     train = load_mnist_folder(folder, "train");
     test = load_mnist_folder(folder, "test");
@@ -117,19 +189,64 @@ std::pair<Dataset, Dataset> load_data(const DataOptions& d, const ModelSpec& spe
       throw std::invalid_argument("--data " + d.data +
                                   " is a CSV file: name its test set with --test");
     CsvOptions csv;
-    csv.label_column = d.label_column;
-    csv.classes = spec.classes;  // labels must be outputs of the model
+    if (d.regression()) {
+      csv.regression = true;
+      if (!d.target_columns.empty()) csv.target_columns = split_names(d.target_columns);
+    } else {
+      csv.label_column = d.label_column;
+      csv.classes = spec.classes;  // labels must be outputs of the model
+    }
     train = read_csv(d.data, csv);
     test = read_csv(d.test, csv);
   }
+  if (d.regression()) check_output_width(spec, train);
   if (d.standardize) {
-    const Standardizer s = Standardizer::fit(train);
-    s.apply(train);
-    s.apply(test);
+    inputs = Standardizer::fit(train);
+    inputs.apply(train);
+    inputs.apply(test);
   }
   shape_for_model(train, spec, d.data);
   shape_for_model(test, spec, d.test.empty() ? d.data : d.test);
-  return {std::move(train), std::move(test)};
+  return {std::move(train), std::move(test), std::move(inputs)};
+}
+
+// The test set of a regression model's evaluation: --test, or --data when there is no --test,
+// with the model's targets (those --target-columns names must be the same) and its inputs
+// standardised as in training.
+Dataset load_regression_test(const DataOptions& d, const ModelSpec& spec,
+                             const RegressionModelInfo& info, const std::string& weights) {
+  check_task_flags(d);
+  if (is_idx(d) && d.test.empty()) refuse_idx(d);
+  CsvOptions csv;
+  csv.regression = true;
+  csv.target_columns = info.target_names;
+  if (!d.target_columns.empty() && split_names(d.target_columns) != info.target_names)
+    throw std::invalid_argument("--target-columns " + d.target_columns + ": " + weights +
+                                " was trained on the target columns " +
+                                join_names(info.target_names));
+  const std::string path = d.test.empty() ? d.data : d.test;
+  Dataset test = read_csv(path, csv);
+  check_output_width(spec, test);
+  if (d.standardize && !info.inputs.mean.defined())
+    throw std::invalid_argument("--standardize: " + weights +
+                                " holds no input standardisation (it was trained without "
+                                "--standardize)");
+  if (info.inputs.mean.defined()) info.inputs.apply(test);  // as the model was trained
+  shape_for_model(test, spec, path);
+  return test;
+}
+
+void print_regression(const RegressionEvaluation& e, const std::vector<std::string>& names,
+                      const RegressionLoss& loss, std::size_t n) {
+  std::printf(
+      "test MAE %.4f, RMSE %.4f, R2 %.4f (test loss %.4f: %s on standardised targets, %zu "
+      "samples)\n",
+      e.metrics.mae, e.metrics.rmse, e.metrics.r2, e.loss, loss.name(), n);
+  if (names.size() > 1)
+    for (std::size_t k = 0; k < names.size(); ++k)
+      std::printf("  %s: MAE %.4f, RMSE %.4f, R2 %.4f\n", names[k].c_str(),
+                  e.metrics.mae_per_target[k], e.metrics.rmse_per_target[k],
+                  e.metrics.r2_per_target[k]);
 }
 
 void print_evaluation(const Evaluation& e, std::size_t n) {
@@ -226,8 +343,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tapegrad 0.1.0");
 
   // ---- train ----
-  CLI::App* train_cmd =
-      app.add_subcommand("train", "train a classifier and evaluate it on the test set");
+  CLI::App* train_cmd = app.add_subcommand(
+      "train", "train a classifier or a regression model and evaluate it on the test set");
   std::string model_text = default_model;
   DataOptions data;
   TrainOptions opts = default_train_options();
@@ -324,6 +441,18 @@ int main(int argc, char** argv) {
                    "stop after this many optimiser steps (0: no limit)")
       ->capture_default_str()
       ->check(count);
+  std::string loss_name = "mse";
+  double huber_delta = 1.0;
+  CLI::Option* loss_opt =
+      train_cmd
+          ->add_option("--loss", loss_name,
+                       "regression: mse, l1 or huber, on the standardised targets")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"mse", "l1", "huber"}));
+  CLI::Option* huber_delta_opt =
+      train_cmd->add_option("--huber-delta", huber_delta, "regression: the Huber loss's delta")
+          ->capture_default_str()
+          ->check(positive);
   train_cmd
       ->add_option("--progress", progress,
                    "auto (a bar when stderr is a terminal), bar, lines, none")
@@ -364,13 +493,34 @@ int main(int argc, char** argv) {
       std::cout << spec.model->summary(spec.batch_shape(1));
       return 0;
     }
-    auto [train_set, test_set] = load_data(data, spec);
+    if (eval_cmd->parsed() && data.regression()) {
+      const RegressionModelInfo info = load_regression_model(weights, *spec.model);
+      require_finite_parameters(*spec.model, weights);
+      const Dataset test_set = load_regression_test(data, spec, info, weights);
+      print_regression(evaluate_regressor(*spec.model, test_set, info.targets, info.loss),
+                       info.target_names, info.loss, test_set.size());
+      return 0;
+    }
+    if (!data.regression())
+      for (CLI::Option* o : {loss_opt, huber_delta_opt})
+        if (o->count())
+          throw std::invalid_argument(o->get_name() + " applies to --task regression only");
+    TensorFile weights_file;
     if (eval_cmd->parsed()) {
-      nn::load_parameters(*spec.model, weights);
+      weights_file = load_tensors(weights);
+      const auto task = weights_file.metadata.find("tapegrad.task");
+      if (task != weights_file.metadata.end() && task->second == "regression")
+        throw std::invalid_argument(weights +
+                                    " is a regression model: evaluate it with --task regression");
+    }
+    auto [train_set, test_set, input_scaler] = load_data(data, spec);
+    if (eval_cmd->parsed()) {
+      nn::load_state_tensors(*spec.model, weights_file, weights);
       require_finite_parameters(*spec.model, weights);
       print_evaluation(evaluate_classifier(*spec.model, test_set), test_set.size());
       return 0;
     }
+    if (data.regression()) opts.loss = RegressionLoss::parse(loss_name, huber_delta);
     if (!init.empty()) {
       nn::load_parameters(*spec.model, init);
       require_finite_parameters(*spec.model, init);
@@ -394,18 +544,37 @@ int main(int argc, char** argv) {
     opts.checkpoint_path = out + "/checkpoint.safetensors";
     Dataset fit = std::move(train_set), validation;
     if (val_split > 0) std::tie(fit, validation) = split_validation(fit, val_split, seed);
+    std::string task_text;  // regression: the targets and the loss
+    if (data.regression()) {
+      task_text =
+          ", regression of " + join_names(fit.target_names) + " with loss " + opts.loss.name();
+      if (opts.loss.kind == RegressionLoss::Kind::huber)
+        task_text += " (delta " + std::to_string(opts.loss.huber_delta) + ")";
+    }
     std::printf(
-        "training %s on %zu samples (%s): epochs %zu, batch %zu, %s, schedule %s, seed %llu\n",
-        model_text.c_str(), fit.size(), data.data.c_str(), opts.epochs, opts.batch_size,
-        describe(opts.optimizer).c_str(), schedule.c_str(), static_cast<unsigned long long>(seed));
+        "training %s on %zu samples (%s%s): epochs %zu, batch %zu, %s, schedule %s, seed %llu\n",
+        model_text.c_str(), fit.size(), data.data.c_str(), task_text.c_str(), opts.epochs,
+        opts.batch_size, describe(opts.optimizer).c_str(), schedule.c_str(),
+        static_cast<unsigned long long>(seed));
     std::fflush(stdout);
-    const TrainResult r =
-        train_classifier(*spec.model, fit, val_split > 0 ? &validation : nullptr, opts, resume);
-    nn::save_parameters(*spec.model, out + "/model.safetensors");
-    const Evaluation e = evaluate_classifier(*spec.model, test_set);
+    const Dataset* val = val_split > 0 ? &validation : nullptr;
+    const TrainResult r = data.regression() ? train_regressor(*spec.model, fit, val, opts, resume)
+                                            : train_classifier(*spec.model, fit, val, opts, resume);
+    const std::string model_path = out + "/model.safetensors";
+    if (data.regression())
+      save_regression_model(model_path, *spec.model,
+                            {fit.target_names, r.target_scaler, input_scaler, opts.loss});
+    else
+      nn::save_parameters(*spec.model, model_path);
     std::printf("wrote %s/model.safetensors, %s/metrics.csv, %s/curves.svg (%zu steps%s)\n",
                 out.c_str(), out.c_str(), out.c_str(), r.steps,
                 r.stopped_early ? ", stopped early" : "");
+    if (data.regression()) {
+      print_regression(evaluate_regressor(*spec.model, test_set, r.target_scaler, opts.loss),
+                       fit.target_names, opts.loss, test_set.size());
+      return 0;
+    }
+    const Evaluation e = evaluate_classifier(*spec.model, test_set);
     std::printf("test accuracy %.4f (test loss %.4f, %zu images)\n", e.accuracy, e.loss,
                 test_set.size());
     return 0;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "tapegrad/layers/safetensors.hpp"
+#include "text.hpp"
 
 namespace tapegrad {
 namespace {
@@ -24,9 +25,7 @@ std::runtime_error field_error(const std::string& path, const std::string& key,
 
 // Doubles as exact text (hexadecimal floating point), so a resumed run compares bit for bit.
 std::string exact(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%a", v);
-  return buf;
+  return detail::exact_text(v);
 }
 double parse_exact(const std::string& path, const std::string& key, const std::string& text) {
   char* end = nullptr;
@@ -42,6 +41,15 @@ std::size_t parse_count(const std::string& path, const std::string& key, const s
       text.find_first_not_of("0123456789") != std::string::npos || errno == ERANGE)
     throw field_error(path, key, "\"" + text + "\" is not a count");
   return static_cast<std::size_t>(v);
+}
+
+// The numbers of a comma-separated list field.
+std::vector<double> parse_list(const std::string& path, const std::string& key,
+                               const std::string& text) {
+  std::vector<double> out;
+  if (!detail::parse_number_list(text, out))
+    throw field_error(path, key, "\"" + text + "\" is malformed");
+  return out;
 }
 
 const std::string& field(const TensorFile& f, const std::string& path, const std::string& key) {
@@ -87,7 +95,7 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                    {"best_val_loss", exact(state.best_val_loss)},
                    {"epochs_without_improvement", std::to_string(state.epochs_without_improvement)},
                    {"shuffle_rng", rng.state()},
-                   {"metrics_csv", metrics_csv(state.history)},
+                   {"metrics_csv", metrics_csv(state.history, state.task)},
                    {"epoch_batches", std::to_string(state.epoch_batches)},
                    {"epoch_loss_sum", exact(state.epoch_loss_sum)},
                    {"epoch_correct", std::to_string(state.epoch_correct)},
@@ -96,6 +104,13 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
                    {"plateau_bad_epochs", std::to_string(state.plateau.bad_epochs)},
                    {"plateau_cooldown_left", std::to_string(state.plateau.cooldown_left)},
                    {"plateau_reductions", std::to_string(state.plateau.reductions)}};
+  if (state.task == Task::regression) {
+    file.metadata["task"] = "regression";
+    file.metadata["target_mean"] = detail::exact_list(state.target_mean);
+    file.metadata["target_std"] = detail::exact_list(state.target_std);
+    file.metadata["epoch_abs_error"] = detail::exact_list(state.epoch_abs_error);
+    file.metadata["epoch_squared_error"] = detail::exact_list(state.epoch_squared_error);
+  }
   for (const auto& [name, generator] : model.named_generators())
     file.metadata["rng." + name] = generator->state();
   const OptimizerState<float> optimizer_state = optimizer.state();
@@ -138,6 +153,23 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
     s.plateau.bad_epochs = count("plateau_bad_epochs");
     s.plateau.cooldown_left = count("plateau_cooldown_left");
     s.plateau.reductions = count("plateau_reductions");
+  }
+  const auto task = file.metadata.find("task");
+  if (task != file.metadata.end()) {
+    if (task->second != "regression")
+      throw field_error(path, "task", quote(task->second) + " is not \"regression\"");
+    s.task = Task::regression;
+    const auto list = [&](const char* key) {
+      return parse_list(path, key, field(file, path, key));
+    };
+    for (double v : list("target_mean")) s.target_mean.push_back(static_cast<float>(v));
+    for (double v : list("target_std")) s.target_std.push_back(static_cast<float>(v));
+    s.epoch_abs_error = list("epoch_abs_error");
+    s.epoch_squared_error = list("epoch_squared_error");
+    if (s.target_mean.empty() || s.target_std.size() != s.target_mean.size())
+      throw field_error(path, "target_std",
+                        std::to_string(s.target_std.size()) + " values for " +
+                            std::to_string(s.target_mean.size()) + " targets");
   }
   try {
     s.history = parse_metrics_csv(field(file, path, "metrics_csv"));

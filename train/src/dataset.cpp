@@ -19,6 +19,23 @@ Shape Dataset::sample_shape() const {
 void Dataset::validate(const std::string& what) const {
   if (!inputs.defined() || inputs.rank() < 1)
     throw std::invalid_argument(what + ": inputs must have a leading sample axis");
+  if (regression()) {
+    if (targets.rank() != 2)
+      throw std::invalid_argument(what + ": targets of shape " + targets.shape().to_string() +
+                                  " are not [N, K]");
+    if (!labels.empty())
+      throw std::invalid_argument(what +
+                                  ": both targets and labels (a dataset has one or the "
+                                  "other)");
+    if (inputs.dim(0) != targets.dim(0))
+      throw std::invalid_argument(what + ": " + std::to_string(inputs.dim(0)) + " inputs but " +
+                                  std::to_string(targets.dim(0)) + " targets");
+    if (!target_names.empty() && target_names.size() != targets.dim(1))
+      throw std::invalid_argument(what + ": " + std::to_string(target_names.size()) +
+                                  " target names for " + std::to_string(targets.dim(1)) +
+                                  " targets");
+    return;
+  }
   if (inputs.dim(0) != labels.size())
     throw std::invalid_argument(what + ": " + std::to_string(inputs.dim(0)) + " inputs but " +
                                 std::to_string(labels.size()) + " labels");
@@ -36,6 +53,13 @@ void Dataset::check_finite(const std::string& what) const {
       throw std::invalid_argument(what + ": sample " + std::to_string(k / per) +
                                   " has a non-finite input (" + detail::non_finite_text(inputs[k]) +
                                   ")");
+  const std::size_t k = target_count();
+  for (std::size_t j = 0; regression() && j < targets.numel(); ++j)
+    if (!std::isfinite(targets[j]))
+      throw std::invalid_argument(
+          what + ": sample " + std::to_string(j / k) + " has a non-finite target (" +
+          detail::non_finite_text(targets[j]) + ")" +
+          (target_names.empty() ? "" : " in column \"" + target_names[j % k] + "\""));
 }
 
 Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
@@ -44,11 +68,19 @@ Dataset Dataset::subset(const std::vector<std::size_t>& indices) const {
   shape[0] = indices.size();
   Dataset out;
   out.inputs = Tensor<float>(shape);
-  out.labels.resize(indices.size());
   out.classes = classes;
+  out.target_names = target_names;
+  const std::size_t k = target_count();
+  if (regression())
+    out.targets = Tensor<float>(Shape{indices.size(), k});
+  else
+    out.labels.resize(indices.size());
   for (std::size_t i = 0; i < indices.size(); ++i) {
     std::memcpy(out.inputs.data() + i * per, inputs.data() + indices[i] * per, per * sizeof(float));
-    out.labels[i] = labels[indices[i]];
+    if (regression())
+      std::memcpy(out.targets.data() + i * k, targets.data() + indices[i] * k, k * sizeof(float));
+    else
+      out.labels[i] = labels[indices[i]];
   }
   return out;
 }
@@ -77,12 +109,18 @@ void scale_inputs(Dataset& data, float factor) {
 
 Standardizer Standardizer::fit(const Dataset& train) {
   if (train.size() == 0) throw std::invalid_argument("Standardizer: empty training set");
-  const Shape shape = train.sample_shape();
-  const std::size_t per = shape.numel(), n = train.size();
+  return fit(train.inputs);
+}
+
+Standardizer Standardizer::fit(const Tensor<float>& samples) {
+  if (!samples.defined() || samples.rank() < 1 || samples.dim(0) == 0)
+    throw std::invalid_argument("Standardizer: empty training set");
+  const Shape shape(samples.shape().begin() + 1, samples.shape().end());
+  const std::size_t per = shape.numel(), n = samples.dim(0);
   std::vector<double> sum(per, 0.0), sq(per, 0.0);
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t f = 0; f < per; ++f) {
-      const double v = train.inputs[i * per + f];
+      const double v = samples[i * per + f];
       sum[f] += v;
       sq[f] += v * v;
     }
@@ -96,16 +134,36 @@ Standardizer Standardizer::fit(const Dataset& train) {
   return s;
 }
 
+namespace {
+void check_fits(const Standardizer& s, const Tensor<float>& samples) {
+  const Shape have(samples.shape().begin() + std::min<std::size_t>(1, samples.rank()),
+                   samples.shape().end());
+  if (samples.rank() < 1 || have != s.mean.shape())
+    throw ShapeError("Standardizer: fitted on samples of shape " + s.mean.shape().to_string() +
+                     ", applied to samples of shape " + have.to_string());
+}
+}  // namespace
+
 void Standardizer::apply(Dataset& data) const {
+  standardize(data.inputs);
+}
+
+void Standardizer::standardize(Tensor<float>& samples) const {
+  check_fits(*this, samples);
   const std::size_t per = mean.numel();
-  if (data.sample_shape() != mean.shape())
-    throw ShapeError("Standardizer: fitted on samples of shape " + mean.shape().to_string() +
-                     ", applied to samples of shape " + data.sample_shape().to_string());
-  for (std::size_t i = 0; i < data.size(); ++i)
-    for (std::size_t f = 0; f < per; ++f) {
-      float& v = data.inputs[i * per + f];
-      v = (v - mean[f]) / stddev[f];
-    }
+  for (std::size_t j = 0; j < samples.numel(); ++j) {
+    float& v = samples[j];
+    v = (v - mean[j % per]) / stddev[j % per];
+  }
+}
+
+void Standardizer::unstandardize(Tensor<float>& samples) const {
+  check_fits(*this, samples);
+  const std::size_t per = mean.numel();
+  for (std::size_t j = 0; j < samples.numel(); ++j) {
+    float& v = samples[j];
+    v = v * stddev[j % per] + mean[j % per];
+  }
 }
 
 std::size_t ShuffleRng::below(std::size_t n) {
@@ -136,6 +194,9 @@ DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
   if (options.batch_size == 0) throw std::invalid_argument("DataLoader: batch size must be > 0");
   if (!data.inputs.defined() || data.inputs.rank() < 1 || data.inputs.dim(0) != data.size())
     throw std::invalid_argument("DataLoader: inputs and labels disagree in count");
+  if (data.regression() && data.targets.rank() != 2)
+    throw std::invalid_argument("DataLoader: targets of shape " + data.targets.shape().to_string() +
+                                " are not [N, K]");
   std::iota(order_.begin(), order_.end(), 0);
   cursor_ = order_.size();  // nothing until start_epoch()
 }
@@ -165,12 +226,20 @@ bool DataLoader::next(Batch& batch) {
   Shape shape = data_.inputs.shape();
   shape[0] = b;
   batch.inputs.resize(shape);
-  batch.labels.resize(b);
+  const bool regression = data_.regression();
+  const std::size_t k = data_.target_count();
+  if (regression)
+    batch.targets.resize(Shape{b, k});
+  else
+    batch.labels.resize(b);
   for (std::size_t i = 0; i < b; ++i) {
     const std::size_t src = order_[cursor_ + i];
     std::memcpy(batch.inputs.data() + i * per, data_.inputs.data() + src * per,
                 per * sizeof(float));
-    batch.labels[i] = data_.labels[src];
+    if (regression)
+      std::memcpy(batch.targets.data() + i * k, data_.targets.data() + src * k, k * sizeof(float));
+    else
+      batch.labels[i] = data_.labels[src];
   }
   cursor_ += b;
   return true;

@@ -12,15 +12,72 @@
 
 namespace tapegrad {
 
-std::string metrics_csv(const std::vector<EpochMetrics>& history) {
+namespace {
+
+struct Column {
+  const char* name;
+  double EpochMetrics::*field;  // null for the epoch number
+};
+
+// The CSV's columns of each task, in order.
+const std::vector<Column>& columns(Task task) {
+  using M = EpochMetrics;
+  static const std::vector<Column> classification = {{"epoch", nullptr},
+                                                     {"train_loss", &M::train_loss},
+                                                     {"train_accuracy", &M::train_accuracy},
+                                                     {"val_loss", &M::val_loss},
+                                                     {"val_accuracy", &M::val_accuracy},
+                                                     {"lr", &M::lr},
+                                                     {"seconds", &M::seconds},
+                                                     {"samples_per_second", &M::samples_per_second},
+                                                     {"test_loss", &M::test_loss},
+                                                     {"test_accuracy", &M::test_accuracy}};
+  static const std::vector<Column> regression = {
+      {"epoch", nullptr},           {"train_loss", &M::train_loss},
+      {"train_mae", &M::train_mae}, {"train_rmse", &M::train_rmse},
+      {"train_r2", &M::train_r2},   {"val_loss", &M::val_loss},
+      {"val_mae", &M::val_mae},     {"val_rmse", &M::val_rmse},
+      {"val_r2", &M::val_r2},       {"lr", &M::lr},
+      {"seconds", &M::seconds},     {"samples_per_second", &M::samples_per_second},
+      {"test_loss", &M::test_loss}, {"test_mae", &M::test_mae},
+      {"test_rmse", &M::test_rmse}, {"test_r2", &M::test_r2}};
+  return task == Task::regression ? regression : classification;
+}
+
+// The column named `name` of either task, or null.
+const Column* find_column(const std::string& name) {
+  for (Task task : {Task::classification, Task::regression})
+    for (const Column& c : columns(task))
+      if (name == c.name) return &c;
+  return nullptr;
+}
+
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> fields;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= line.size(); ++i)
+    if (i == line.size() || line[i] == ',') {
+      std::string f = line.substr(start, i - start);
+      while (!f.empty() && (f.back() == '\r' || f.back() == ' ')) f.pop_back();
+      fields.push_back(f);
+      start = i + 1;
+    }
+  return fields;
+}
+
+}  // namespace
+
+std::string metrics_csv(const std::vector<EpochMetrics>& history, Task task) {
+  const std::vector<Column>& cols = columns(task);
   std::ostringstream s;
   s.precision(9);
-  s << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second,"
-       "test_loss,test_accuracy\n";
-  for (const EpochMetrics& m : history)
-    s << m.epoch << ',' << m.train_loss << ',' << m.train_accuracy << ',' << m.val_loss << ','
-      << m.val_accuracy << ',' << m.lr << ',' << m.seconds << ',' << m.samples_per_second << ','
-      << m.test_loss << ',' << m.test_accuracy << '\n';
+  for (std::size_t c = 0; c < cols.size(); ++c) s << (c ? "," : "") << cols[c].name;
+  s << '\n';
+  for (const EpochMetrics& m : history) {
+    s << m.epoch;
+    for (std::size_t c = 1; c < cols.size(); ++c) s << ',' << m.*(cols[c].field);
+    s << '\n';
+  }
   return s.str();
 }
 
@@ -28,17 +85,23 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& text) {
   std::vector<EpochMetrics> history;
   std::istringstream in(text);
   std::string line;
-  std::getline(in, line);  // header
+  std::getline(in, line);
+  std::vector<const Column*> header;
+  for (const std::string& name : csv_fields(line)) {
+    const Column* c = find_column(name);
+    if (!c) throw std::invalid_argument("header: unknown column \"" + name + "\"");
+    header.push_back(c);
+  }
+  if (header.empty() || header[0]->field != nullptr)
+    throw std::invalid_argument("header: the first column must be \"epoch\"");
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    EpochMetrics m;
-    double epoch = 0;
-    std::replace(line.begin(), line.end(), ',', ' ');
-    std::istringstream row(line);
-    std::string field[10] = {"", "", "", "", "", "", "", "", "nan", "nan"};
-    for (std::string& f : field)
-      if (!(row >> f)) break;
     const std::size_t row_no = history.size() + 1;
+    const std::vector<std::string> field = csv_fields(line);
+    if (field.size() != header.size())
+      throw std::invalid_argument("row " + std::to_string(row_no) + ": " +
+                                  std::to_string(field.size()) + " fields, the header has " +
+                                  std::to_string(header.size()));
     auto num = [&](const std::string& f) {
       if (f == "nan" || f == "-nan") return std::numeric_limits<double>::quiet_NaN();
       char* end = nullptr;
@@ -48,23 +111,80 @@ std::vector<EpochMetrics> parse_metrics_csv(const std::string& text) {
                                     "\" is not a number");
       return v;
     };
-    epoch = num(field[0]);
+    EpochMetrics m;
+    // Columns the header lacks are NaN; the classification columns a regression history lacks
+    // (the accuracies) likewise.
+    m.train_accuracy = m.val_loss = m.val_accuracy = m.test_loss = m.test_accuracy =
+        std::numeric_limits<double>::quiet_NaN();
+    const double epoch = num(field[0]);
     if (!(epoch >= 0 && epoch <= 1e15) || epoch != std::floor(epoch))
       throw std::invalid_argument("row " + std::to_string(row_no) + ": \"" + field[0] +
                                   "\" is not an epoch number");
     m.epoch = static_cast<std::size_t>(epoch);
-    m.train_loss = num(field[1]);
-    m.train_accuracy = num(field[2]);
-    m.val_loss = num(field[3]);
-    m.val_accuracy = num(field[4]);
-    m.lr = num(field[5]);
-    m.seconds = num(field[6]);
-    m.samples_per_second = num(field[7]);
-    m.test_loss = num(field[8]);
-    m.test_accuracy = num(field[9]);
+    for (std::size_t c = 1; c < header.size(); ++c) m.*(header[c]->field) = num(field[c]);
     history.push_back(m);
   }
   return history;
+}
+
+RegressionMetrics regression_metrics(const std::vector<double>& abs_error_sum,
+                                     const std::vector<double>& squared_error_sum,
+                                     const std::vector<double>& total_sum_of_squares,
+                                     std::size_t n) {
+  const std::size_t k = abs_error_sum.size();
+  if (squared_error_sum.size() != k || total_sum_of_squares.size() != k)
+    throw std::invalid_argument("regression_metrics: sums of different lengths");
+  RegressionMetrics r;
+  const double count = static_cast<double>(std::max<std::size_t>(1, n));
+  for (std::size_t c = 0; c < k; ++c) {
+    const double ss_res = squared_error_sum[c], ss_tot = total_sum_of_squares[c];
+    r.mae_per_target.push_back(abs_error_sum[c] / count);
+    r.rmse_per_target.push_back(std::sqrt(ss_res / count));
+    r.r2_per_target.push_back(ss_tot > 0 ? 1 - ss_res / ss_tot : ss_res == 0 ? 1.0 : 0.0);
+  }
+  auto average = [&](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return k ? sum / static_cast<double>(k) : std::numeric_limits<double>::quiet_NaN();
+  };
+  r.mae = average(r.mae_per_target);
+  r.rmse = average(r.rmse_per_target);
+  r.r2 = average(r.r2_per_target);
+  return r;
+}
+
+std::vector<double> total_sum_of_squares(const Tensor<float>& targets) {
+  if (targets.rank() != 2)
+    throw ShapeError("total_sum_of_squares: targets of shape " + targets.shape().to_string() +
+                     " are not [N, K]");
+  const std::size_t n = targets.dim(0), k = targets.dim(1);
+  std::vector<double> mean(k, 0.0), ss(k, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < k; ++c) mean[c] += targets[i * k + c];
+  for (double& m : mean) m /= static_cast<double>(std::max<std::size_t>(1, n));
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < k; ++c) {
+      const double d = targets[i * k + c] - mean[c];
+      ss[c] += d * d;
+    }
+  return ss;
+}
+
+RegressionMetrics regression_metrics(const Tensor<float>& predictions,
+                                     const Tensor<float>& targets) {
+  if (targets.rank() != 2 || predictions.shape() != targets.shape())
+    throw ShapeError("regression_metrics: predictions of shape " + predictions.shape().to_string() +
+                     " for targets of shape " + targets.shape().to_string() +
+                     " (both must be [N, K])");
+  const std::size_t n = targets.dim(0), k = targets.dim(1);
+  std::vector<double> abs_sum(k, 0.0), sq_sum(k, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < k; ++c) {
+      const double e = static_cast<double>(predictions[i * k + c]) - targets[i * k + c];
+      abs_sum[c] += std::fabs(e);
+      sq_sum[c] += e * e;
+    }
+  return regression_metrics(abs_sum, sq_sum, total_sum_of_squares(targets), n);
 }
 
 namespace {
@@ -164,7 +284,7 @@ void panel(std::ostringstream& s, double x0, const char* title, const std::vecto
 
 }  // namespace
 
-std::string curves_svg(const std::vector<EpochMetrics>& history) {
+std::string curves_svg(const std::vector<EpochMetrics>& history, Task task) {
   std::ostringstream s;
   s.precision(6);
   s << "<?xml version='1.0' encoding='UTF-8'?>\n"
@@ -174,10 +294,16 @@ std::string curves_svg(const std::vector<EpochMetrics>& history) {
         {{"train", "#1f77b4", &EpochMetrics::train_loss, false},
          {"validation", "#d62728", &EpochMetrics::val_loss, true},
          {"test", "#2ca02c", &EpochMetrics::test_loss, true}});
-  panel(s, 390, "accuracy", history,
-        {{"train", "#1f77b4", &EpochMetrics::train_accuracy, false},
-         {"validation", "#d62728", &EpochMetrics::val_accuracy, true},
-         {"test", "#2ca02c", &EpochMetrics::test_accuracy, true}});
+  if (task == Task::regression)
+    panel(s, 390, "RMSE (the targets' units)", history,
+          {{"train", "#1f77b4", &EpochMetrics::train_rmse, false},
+           {"validation", "#d62728", &EpochMetrics::val_rmse, true},
+           {"test", "#2ca02c", &EpochMetrics::test_rmse, true}});
+  else
+    panel(s, 390, "accuracy", history,
+          {{"train", "#1f77b4", &EpochMetrics::train_accuracy, false},
+           {"validation", "#d62728", &EpochMetrics::val_accuracy, true},
+           {"test", "#2ca02c", &EpochMetrics::test_accuracy, true}});
   s << "</svg>\n";
   return s.str();
 }

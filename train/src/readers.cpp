@@ -313,23 +313,43 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     }
   }
   if (header.empty()) throw file_error(path, "empty file: expected a header row");
-  std::size_t label_col = header.size() - 1;
-  if (!options.label_column.empty()) {
-    label_col = header.size();
+  std::string names;  // the header, for messages
+  for (const std::string& h : header) names += (names.empty() ? "" : ", ") + h;
+  auto column_named = [&](const std::string& name) {
     for (std::size_t i = 0; i < header.size(); ++i)
-      if (header[i] == options.label_column) label_col = i;
-    if (label_col == header.size()) {
-      std::string names;
-      for (const std::string& h : header) names += (names.empty() ? "" : ", ") + h;
-      throw file_error(
-          path, "no column named \"" + options.label_column + "\" in the header (" + names + ")");
+      if (header[i] == name) return i;
+    throw file_error(path, "no column named \"" + name + "\" in the header (" + names + ")");
+  };
+  if (options.regression && (!options.label_column.empty() || options.classes))
+    throw std::invalid_argument(path +
+                                ": a label column or a class count does not apply to "
+                                "regression (name its targets instead)");
+  // is_target[c]: column c is the label (classification) or a target (regression).
+  std::vector<bool> is_target(header.size(), false);
+  std::vector<std::size_t> target_cols;  // regression: in the order of target_columns
+  if (!options.regression) {
+    const std::size_t label_col =
+        options.label_column.empty() ? header.size() - 1 : column_named(options.label_column);
+    is_target[label_col] = true;
+    if (header.size() < 2) throw file_error(path, "needs a label column and at least one feature");
+  } else {
+    if (options.target_columns.empty()) target_cols.push_back(header.size() - 1);
+    for (const std::string& name : options.target_columns) {
+      const std::size_t c = column_named(name);
+      if (is_target[c]) throw file_error(path, "target column \"" + name + "\" is named twice");
+      target_cols.push_back(c);
+      is_target[c] = true;
     }
+    is_target[target_cols.front()] = true;
+    if (target_cols.size() >= header.size())
+      throw file_error(path, "every column is a target: at least one feature column is needed");
   }
-  if (header.size() < 2) throw file_error(path, "needs a label column and at least one feature");
-  const std::size_t features = header.size() - 1;
-  std::vector<float> values;
+  const std::size_t features = header.size() - (options.regression ? target_cols.size() : 1);
+  std::vector<float> values, targets(target_cols.size());
+  std::vector<float> target_values;
   std::vector<std::int64_t> labels;
   std::int64_t max_label = -1;
+  std::size_t rows = 0;
   while (std::getline(in, line)) {
     ++line_no;
     if (trim(line).empty()) continue;
@@ -340,10 +360,17 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
                                " fields, found " + std::to_string(fields.size()));
     for (std::size_t c = 0; c < fields.size(); ++c) {
       double v = 0;
-      if (!parse_double(fields[c], v))
+      if (!parse_double(fields[c], v)) {
+        char* end = nullptr;
+        const double parsed = std::strtod(fields[c].c_str(), &end);
+        if (options.regression && is_target[c] && !fields[c].empty() &&
+            end == fields[c].c_str() + fields[c].size() && !std::isfinite(parsed))
+          throw std::runtime_error(where + "column \"" + header[c] + "\": target \"" + fields[c] +
+                                   "\" is not finite");
         throw std::runtime_error(where + "column \"" + header[c] + "\": \"" + fields[c] +
                                  "\" is not a number");
-      if (c == label_col) {
+      }
+      if (is_target[c] && !options.regression) {
         if (v < 0 || v != std::floor(v) || v >= 0x1p63)
           throw std::runtime_error(where + "label \"" + fields[c] +
                                    "\" is not a class index (a whole number in [0, 2^63))");
@@ -356,13 +383,24 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
         if (std::fabs(v) > FLT_MAX)
           throw std::runtime_error(where + "column \"" + header[c] + "\": \"" + fields[c] +
                                    "\" is outside the range of float");
-        values.push_back(static_cast<float>(v));
+        if (is_target[c])
+          targets[static_cast<std::size_t>(std::find(target_cols.begin(), target_cols.end(), c) -
+                                           target_cols.begin())] = static_cast<float>(v);
+        else
+          values.push_back(static_cast<float>(v));
       }
     }
+    target_values.insert(target_values.end(), targets.begin(), targets.end());
+    ++rows;
   }
-  if (labels.empty()) throw file_error(path, "no data rows after the header");
+  if (rows == 0) throw file_error(path, "no data rows after the header");
   Dataset d;
-  d.inputs = Tensor<float>::from(Shape{labels.size(), features}, values);
+  d.inputs = Tensor<float>::from(Shape{rows, features}, values);
+  if (options.regression) {
+    d.targets = Tensor<float>::from(Shape{rows, target_cols.size()}, target_values);
+    for (std::size_t c : target_cols) d.target_names.push_back(header[c]);
+    return d;
+  }
   d.labels = std::move(labels);
   d.classes = options.classes ? options.classes : static_cast<std::size_t>(max_label + 1);
   return d;

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,35 @@ inline std::vector<std::string> split(const std::string& s, char separator) {
 // How a non-finite value reads in error messages: "nan", "inf" or "-inf".
 inline const char* non_finite_text(double v) {
   return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+// A double as exact text (hexadecimal floating point), so it reads back bit for bit.
+inline std::string exact_text(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+// Numbers as comma-separated exact text ("" for none).
+template <class T>
+std::string exact_list(const std::vector<T>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + exact_text(values[i]);
+  return out;
+}
+
+// Parses what exact_list wrote (any decimal or hexadecimal numbers, NaN and infinities
+// included); false if a field is empty or malformed.
+inline bool parse_number_list(const std::string& text, std::vector<double>& out) {
+  out.clear();
+  if (text.empty()) return true;
+  for (const std::string& f : split(text, ',')) {
+    char* end = nullptr;
+    const double v = std::strtod(f.c_str(), &end);
+    if (f.empty() || *end != '\0') return false;
+    out.push_back(v);
+  }
+  return true;
 }
 
 }  // namespace tapegrad::detail

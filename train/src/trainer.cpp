@@ -69,6 +69,214 @@ class ProgressBar {
   Clock::time_point start_, last_;
 };
 
+// The fields of EpochMetrics each split fills.
+enum class Split { train, validation, test };
+struct SplitFields {
+  const char* name;
+  double EpochMetrics::*loss;
+  double EpochMetrics::*accuracy;
+  double EpochMetrics::*mae;
+  double EpochMetrics::*rmse;
+  double EpochMetrics::*r2;
+};
+const SplitFields& fields_of(Split split) {
+  using M = EpochMetrics;
+  static const SplitFields table[] = {
+      {"train", &M::train_loss, &M::train_accuracy, &M::train_mae, &M::train_rmse, &M::train_r2},
+      {"val", &M::val_loss, &M::val_accuracy, &M::val_mae, &M::val_rmse, &M::val_r2},
+      {"test", &M::test_loss, &M::test_accuracy, &M::test_mae, &M::test_rmse, &M::test_r2}};
+  return table[static_cast<int>(split)];
+}
+
+// What the training loop does differently for each task: the loss, the running metrics of an
+// epoch (kept in a checkpoint taken inside it), evaluation and the epoch line.
+class TaskLoop {
+ public:
+  virtual ~TaskLoop() = default;
+  virtual Task task() const = 0;
+  // Refuses data of the other task (or of another target width), naming `what`.
+  virtual void check_data(const Dataset& data, const std::string& what) const = 0;
+  // Records the task in a new run's state, or checks a resumed run's state against this run.
+  virtual void stamp(TrainingState& state, const std::string& resume_from) const = 0;
+  // The loss of the model's output `out` for `batch` (whose targets it may prepare in place).
+  virtual Var<float> loss(const Var<float>& out, Batch& batch) = 0;
+  // Adds a trained batch to the epoch's running metrics.
+  virtual void count(const Tensor<float>& out, const Batch& batch) = 0;
+  // Restarts the running metrics: from `inside`'s when resuming inside an epoch, else zero.
+  virtual void restart(const TrainingState* inside) = 0;
+  // Stores the running metrics in `state` (for a checkpoint inside an epoch).
+  virtual void save(TrainingState& state) const = 0;
+  // The epoch's training metrics over `seen` samples.
+  virtual void train_metrics(EpochMetrics& m, std::size_t seen) const = 0;
+  // Evaluates `data` into the fields of `split`; returns the loss.
+  virtual double evaluate(nn::Module<float>& model, const Dataset& data, EpochMetrics& m,
+                          Split split) const = 0;
+  // The metrics of `split` after its loss in the epoch line.
+  virtual void describe(std::ostream& line, const EpochMetrics& m, Split split) const = 0;
+};
+
+class ClassificationLoop final : public TaskLoop {
+ public:
+  Task task() const override { return Task::classification; }
+  void check_data(const Dataset& data, const std::string& what) const override {
+    if (data.regression())
+      throw std::invalid_argument(what + ": regression targets given to train_classifier");
+  }
+  void stamp(TrainingState& state, const std::string& resume_from) const override {
+    if (state.task != Task::classification)
+      throw TrainingError(resume_from +
+                          ": the checkpoint is of a regression run, this run is classification");
+  }
+  Var<float> loss(const Var<float>& out, Batch& batch) override {
+    return softmax_cross_entropy(out, batch.labels);
+  }
+  void count(const Tensor<float>& out, const Batch& batch) override {
+    correct_ += count_correct(out, batch.labels);
+  }
+  void restart(const TrainingState* inside) override {
+    correct_ = inside ? inside->epoch_correct : 0;
+  }
+  void save(TrainingState& state) const override { state.epoch_correct = correct_; }
+  void train_metrics(EpochMetrics& m, std::size_t seen) const override {
+    m.train_accuracy = static_cast<double>(correct_) / static_cast<double>(seen);
+  }
+  double evaluate(nn::Module<float>& model, const Dataset& data, EpochMetrics& m,
+                  Split split) const override {
+    const Evaluation e = evaluate_classifier(model, data);
+    m.*fields_of(split).accuracy = e.accuracy;
+    return e.loss;
+  }
+  void describe(std::ostream& line, const EpochMetrics& m, Split split) const override {
+    line << "  acc " << m.*fields_of(split).accuracy;
+  }
+
+ private:
+  std::size_t correct_ = 0;
+};
+
+// "y", or "y1, y2": the names of the targets, for messages.
+std::string names_text(const Dataset& data) {
+  std::string out;
+  for (const std::string& n : data.target_names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// Throws unless the model's output `out` is [B, K] for `data`'s K targets.
+void check_regression_output(const Var<float>& out, std::size_t batch, const Dataset& data,
+                             const std::string& what) {
+  const std::size_t k = data.target_count();
+  if (out.shape() != Shape{batch, k})
+    throw TrainingError(what + ": the model's output has shape " + out.shape().to_string() +
+                        " but the data have " + std::to_string(k) + " target column" +
+                        (k == 1 ? "" : "s") +
+                        (data.target_names.empty() ? "" : " (" + names_text(data) + ")") +
+                        ": its output width must be the number of targets");
+}
+
+Var<float> regression_loss(const Var<float>& out, const Var<float>& target,
+                           const RegressionLoss& loss) {
+  switch (loss.kind) {
+    case RegressionLoss::Kind::l1:
+      return l1_loss(out, target);
+    case RegressionLoss::Kind::huber:
+      return huber_loss(out, target, Reduction::mean, loss.huber_delta);
+    default:
+      return mse_loss(out, target);
+  }
+}
+
+class RegressionLoop final : public TaskLoop {
+ public:
+  RegressionLoop(const Dataset& train, const RegressionLoss& loss)
+      : train_(train),
+        loss_(loss),
+        scaler_(Standardizer::fit(train.targets)),
+        k_(train.target_count()),
+        train_ss_tot_(total_sum_of_squares(train.targets)),
+        abs_(k_, 0.0),
+        sq_(k_, 0.0) {}
+  const Standardizer& scaler() const { return scaler_; }
+
+  Task task() const override { return Task::regression; }
+  void check_data(const Dataset& data, const std::string& what) const override {
+    if (!data.regression())
+      throw std::invalid_argument(what + ": train_regressor needs regression targets");
+    if (data.target_count() != k_)
+      throw std::invalid_argument(what + ": " + std::to_string(data.target_count()) +
+                                  " targets, the training data have " + std::to_string(k_));
+  }
+  void stamp(TrainingState& state, const std::string& resume_from) const override {
+    const std::vector<float> mean(scaler_.mean.begin(), scaler_.mean.end());
+    const std::vector<float> stddev(scaler_.stddev.begin(), scaler_.stddev.end());
+    if (!resume_from.empty()) {
+      if (state.task != Task::regression)
+        throw TrainingError(resume_from +
+                            ": the checkpoint is of a classification run, this run is regression");
+      if (state.target_mean != mean || state.target_std != stddev)
+        throw TrainingError(resume_from +
+                            ": the checkpoint's target means and deviations differ from this "
+                            "training set's (other data?)");
+    }
+    state.task = Task::regression;
+    state.target_mean = mean;
+    state.target_std = stddev;
+  }
+  Var<float> loss(const Var<float>& out, Batch& batch) override {
+    check_regression_output(out, batch.size(), train_, "train");
+    scaler_.standardize(batch.targets);
+    return regression_loss(out, Var<float>(batch.targets), loss_);
+  }
+  void count(const Tensor<float>& out, const Batch& batch) override {
+    // batch.targets are standardised: the error in the targets' units is (out − target)·σ.
+    for (std::size_t j = 0; j < out.numel(); ++j) {
+      const std::size_t c = j % k_;
+      const double e = (static_cast<double>(out[j]) - batch.targets[j]) * scaler_.stddev[c];
+      abs_[c] += std::fabs(e);
+      sq_[c] += e * e;
+    }
+  }
+  void restart(const TrainingState* inside) override {
+    if (inside &&
+        (inside->epoch_abs_error.size() != k_ || inside->epoch_squared_error.size() != k_))
+      throw TrainingError("the checkpoint holds running errors of " +
+                          std::to_string(inside->epoch_abs_error.size()) + " targets, not " +
+                          std::to_string(k_));
+    std::fill(abs_.begin(), abs_.end(), 0.0);
+    std::fill(sq_.begin(), sq_.end(), 0.0);
+    if (inside) abs_ = inside->epoch_abs_error, sq_ = inside->epoch_squared_error;
+  }
+  void save(TrainingState& state) const override {
+    state.epoch_abs_error = abs_;
+    state.epoch_squared_error = sq_;
+  }
+  void train_metrics(EpochMetrics& m, std::size_t seen) const override {
+    m.train_accuracy = std::nan("");
+    fill(m, Split::train, regression_metrics(abs_, sq_, train_ss_tot_, seen));
+  }
+  double evaluate(nn::Module<float>& model, const Dataset& data, EpochMetrics& m,
+                  Split split) const override {
+    const RegressionEvaluation e = evaluate_regressor(model, data, scaler_, loss_);
+    fill(m, split, e.metrics);
+    return e.loss;
+  }
+  void describe(std::ostream& line, const EpochMetrics& m, Split split) const override {
+    line << "  rmse " << m.*fields_of(split).rmse << "  r2 " << m.*fields_of(split).r2;
+  }
+
+ private:
+  static void fill(EpochMetrics& m, Split split, const RegressionMetrics& r) {
+    const SplitFields& f = fields_of(split);
+    m.*f.mae = r.mae;
+    m.*f.rmse = r.rmse;
+    m.*f.r2 = r.r2;
+  }
+  const Dataset& train_;
+  RegressionLoss loss_;
+  Standardizer scaler_;
+  std::size_t k_;
+  std::vector<double> train_ss_tot_, abs_, sq_;
+};
+
 }  // namespace
 
 void require_finite_parameters(const nn::Module<float>& model, const std::string& source) {
@@ -124,17 +332,87 @@ Evaluation evaluate_classifier(nn::Module<float>& model, const Dataset& data,
   return e;
 }
 
-TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
-                             const Dataset* validation, const TrainOptions& options,
-                             const std::string& resume_from) {
+RegressionLoss RegressionLoss::parse(const std::string& name, double huber_delta) {
+  RegressionLoss loss;
+  if (name == "mse")
+    loss.kind = Kind::mse;
+  else if (name == "l1")
+    loss.kind = Kind::l1;
+  else if (name == "huber")
+    loss.kind = Kind::huber;
+  else
+    throw std::invalid_argument("unknown loss \"" + name + "\" (valid: mse, l1, huber)");
+  if (!(huber_delta > 0) || !std::isfinite(huber_delta))
+    throw std::invalid_argument("the Huber delta " + std::to_string(huber_delta) +
+                                " is not a finite number > 0");
+  loss.huber_delta = huber_delta;
+  return loss;
+}
+
+const char* RegressionLoss::name() const {
+  return kind == Kind::l1 ? "l1" : kind == Kind::huber ? "huber" : "mse";
+}
+
+RegressionEvaluation evaluate_regressor(nn::Module<float>& model, const Dataset& data,
+                                        const Standardizer& target_scaler,
+                                        const RegressionLoss& loss, std::size_t batch_size) {
+  data.validate("evaluate");
+  if (!data.regression()) throw std::invalid_argument("evaluate: the data have no targets");
+  data.check_finite("evaluate");
+  const std::size_t k = data.target_count();
+  if (target_scaler.mean.shape() != Shape{k} || target_scaler.stddev.shape() != Shape{k})
+    throw std::invalid_argument("evaluate: the target scaler has shape " +
+                                target_scaler.mean.shape().to_string() + " for " +
+                                std::to_string(k) + " targets");
+  require_finite_parameters(model, "the model");
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  DataLoader loader(data, {batch_size, false, 0, false});
+  loader.start_epoch();
+  Batch batch;
+  Tensor<float> standardized, predictions;
+  double loss_sum = 0;
+  std::vector<double> abs_sum(k, 0.0), sq_sum(k, 0.0);
+  while (loader.next(batch)) {
+    const Var<float> out = model(Var<float>(batch.inputs));
+    check_regression_output(out, batch.size(), data, "evaluate");
+    standardized = batch.targets;
+    target_scaler.standardize(standardized);
+    loss_sum += regression_loss(out, Var<float>(standardized), loss).item() *
+                static_cast<double>(batch.size());
+    predictions = out.value();
+    target_scaler.unstandardize(predictions);
+    for (std::size_t j = 0; j < predictions.numel(); ++j) {
+      const double e = static_cast<double>(predictions[j]) - batch.targets[j];
+      abs_sum[j % k] += std::fabs(e);
+      sq_sum[j % k] += e * e;
+    }
+  }
+  if (was_training) model.train();
+  RegressionEvaluation e;
+  e.loss = loss_sum / static_cast<double>(std::max<std::size_t>(1, data.size()));
+  e.metrics = regression_metrics(abs_sum, sq_sum, total_sum_of_squares(data.targets), data.size());
+  return e;
+}
+
+namespace {
+
+// The training loop of both tasks.
+TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dataset* validation,
+                       const TrainOptions& options, const std::string& resume_from,
+                       TaskLoop& task) {
   train.validate("training data");
+  task.check_data(train, "training data");
   if (train.size() == 0) throw std::invalid_argument("train: the training data is empty");
   if (validation) {
     validation->validate("validation data");
+    task.check_data(*validation, "validation data");
     validation->check_finite("validation data");
   }
   if (options.watch) {
     options.watch->validate("test data");
+    task.check_data(*options.watch, "test data");
     options.watch->check_finite("test data");
   }
   if (options.epochs == 0) throw std::invalid_argument("train: epochs must be > 0");
@@ -173,6 +451,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
           << state.epoch + 1;
     log << "\n";
   }
+  task.stamp(state, resume_from);
 
   const bool bar = options.progress == TrainOptions::Progress::bar ||
                    (options.progress == TrainOptions::Progress::automatic && isatty(2));
@@ -187,7 +466,8 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     const bool inside = epoch == state.epoch + 1 && state.epoch_batches > 0;
     std::size_t batch_index = inside ? state.epoch_batches : 0;
     double loss_sum = inside ? state.epoch_loss_sum : 0;
-    std::size_t seen = inside ? state.epoch_seen : 0, correct = inside ? state.epoch_correct : 0;
+    std::size_t seen = inside ? state.epoch_seen : 0;
+    task.restart(inside ? &state : nullptr);
     loader.skip(batch_index);
     const std::size_t seen_before = seen;  // samples of this epoch taken before a resume
     const auto start = Clock::now();
@@ -201,8 +481,8 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
       lr = optimizer.lr(0);
       const std::size_t b = batch.size();
       // The step, as the math reads: forward, loss, backward, update, clear the gradients.
-      Var<float> logits = model(Var<float>(batch.inputs));
-      Var<float> loss = softmax_cross_entropy(logits, batch.labels);
+      Var<float> out = model(Var<float>(batch.inputs));
+      Var<float> loss = task.loss(out, batch);
       const double value = loss.item();
       if (!std::isfinite(value))
         throw TrainingError("the training loss became " +
@@ -217,7 +497,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
       ++step;
       ++batch_index;
       loss_sum += value * static_cast<double>(b);
-      correct += count_correct(logits.value(), batch.labels);
+      task.count(out.value(), batch);
       seen += b;
       if (bar) progress.update(batch_index, loss_sum / seen, seen);
     }
@@ -228,7 +508,7 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
       state.step = step;
       state.epoch_batches = batch_index;
       state.epoch_loss_sum = loss_sum;
-      state.epoch_correct = correct;
+      task.save(state);
       state.epoch_seen = seen;
       if (!options.checkpoint_path.empty())
         save_checkpoint(options.checkpoint_path, model, optimizer, epoch_start, state);
@@ -238,27 +518,23 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     EpochMetrics m;
     m.epoch = epoch;
     m.train_loss = loss_sum / static_cast<double>(seen);
-    m.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    task.train_metrics(m, seen);
     m.lr = lr;
     m.seconds = seconds_since(start);
     m.samples_per_second = static_cast<double>(seen - seen_before) / m.seconds;
     m.val_loss = m.val_accuracy = m.test_loss = m.test_accuracy = std::nan("");
     bool improved = false;
     if (validation) {
-      const Evaluation v = evaluate_classifier(model, *validation);
-      m.val_loss = v.loss;
-      m.val_accuracy = v.accuracy;
-      if (v.loss < result.best_val_loss) {
-        result.best_val_loss = v.loss;
+      m.val_loss = task.evaluate(model, *validation, m, Split::validation);
+      if (m.val_loss < result.best_val_loss) {
+        result.best_val_loss = m.val_loss;
         result.best_epoch = epoch;
         best_weights = nn::state_values(model);
         improved = true;
       }
     }
     if (options.watch) {
-      const Evaluation t = evaluate_classifier(model, *options.watch);
-      m.test_loss = t.loss;
-      m.test_accuracy = t.accuracy;
+      m.test_loss = task.evaluate(model, *options.watch, m, Split::test);
     }
     result.history.push_back(m);
     if (options.schedule.kind == LrSchedule::Kind::plateau)
@@ -267,18 +543,24 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     std::ostringstream line;
     line.setf(std::ios::fixed);
     line.precision(4);
-    line << "epoch " << epoch << "/" << options.epochs << "  train loss " << m.train_loss
-         << "  acc " << m.train_accuracy;
-    if (validation) line << "  val loss " << m.val_loss << "  acc " << m.val_accuracy;
-    if (options.watch) line << "  test loss " << m.test_loss << "  acc " << m.test_accuracy;
+    line << "epoch " << epoch << "/" << options.epochs << "  train loss " << m.train_loss;
+    task.describe(line, m, Split::train);
+    if (validation) {
+      line << "  val loss " << m.val_loss;
+      task.describe(line, m, Split::validation);
+    }
+    if (options.watch) {
+      line << "  test loss " << m.test_loss;
+      task.describe(line, m, Split::test);
+    }
     line.precision(1);
     line << "  " << m.seconds << " s  " << std::lround(m.samples_per_second) << " samples/s";
     log << line.str() << std::endl;
 
     if (!options.metrics_path.empty())
-      write_file_atomically(options.metrics_path, metrics_csv(result.history));
+      write_file_atomically(options.metrics_path, metrics_csv(result.history, task.task()));
     if (!options.curves_path.empty())
-      write_file_atomically(options.curves_path, curves_svg(result.history));
+      write_file_atomically(options.curves_path, curves_svg(result.history, task.task()));
     state.epoch = epoch;
     state.step = step;
     state.best_epoch = result.best_epoch;
@@ -289,6 +571,8 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
     state.best_weights = best_weights;
     state.epoch_batches = state.epoch_correct = state.epoch_seen = 0;
     state.epoch_loss_sum = 0;
+    state.epoch_abs_error.clear();
+    state.epoch_squared_error.clear();
     if (!options.checkpoint_path.empty())
       save_checkpoint(options.checkpoint_path, model, optimizer, loader.rng(), state);
     if (validation && options.patience && state.epochs_without_improvement >= options.patience) {
@@ -300,6 +584,28 @@ TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
   }
   if (validation && !best_weights.empty()) nn::set_state(model, best_weights);
   result.steps = step;
+  return result;
+}
+
+}  // namespace
+
+TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
+                             const Dataset* validation, const TrainOptions& options,
+                             const std::string& resume_from) {
+  ClassificationLoop task;
+  return train_loop(model, train, validation, options, resume_from, task);
+}
+
+TrainResult train_regressor(nn::Module<float>& model, const Dataset& train,
+                            const Dataset* validation, const TrainOptions& options,
+                            const std::string& resume_from) {
+  train.validate("training data");
+  if (!train.regression() || train.size() == 0)
+    throw std::invalid_argument(train.regression() ? "train: the training data is empty"
+                                                   : "train: the training data have no targets");
+  RegressionLoop task(train, options.loss);
+  TrainResult result = train_loop(model, train, validation, options, resume_from, task);
+  result.target_scaler = task.scaler();
   return result;
 }
 

@@ -35,6 +35,12 @@ struct TrainingState {
   double epoch_loss_sum = 0;
   std::size_t epoch_correct = 0, epoch_seen = 0;
   PlateauState plateau;  // the plateau schedule's memory (unused by other schedules)
+  // Regression (metadata "task" = "regression"; absent: classification): the μ and σ of the
+  // training targets, and inside epoch `epoch + 1` the per-target sums of |error| and error² (in
+  // the targets' units) over the batches taken (empty at an epoch's end).
+  Task task = Task::classification;
+  std::vector<float> target_mean, target_std;
+  std::vector<double> epoch_abs_error, epoch_squared_error;
 };
 
 // `rng` is the shuffling stream as it stood at the start of epoch `state.epoch + 1`, before

@@ -1,4 +1,5 @@
-// In-memory datasets of (inputs, class labels), the batch loader, and preprocessing.
+// In-memory datasets of (inputs, class labels) or (inputs, real-valued targets), the batch
+// loader, and preprocessing.
 #pragma once
 
 #include <cstddef>
@@ -12,18 +13,26 @@
 
 namespace tapegrad {
 
-// N samples: inputs [N, ...sample shape] and one class label in [0, classes) per sample.
+// N samples: inputs [N, ...sample shape] and, for classification, one class label in
+// [0, classes) per sample or, for regression (when `targets` is defined), K real targets per
+// sample, targets [N, K], with labels empty and classes 0.
 struct Dataset {
   Tensor<float> inputs;
   std::vector<std::int64_t> labels;
   std::size_t classes = 0;
+  Tensor<float> targets;                  // regression: [N, K]; undefined for classification
+  std::vector<std::string> target_names;  // regression: the K targets' names, or empty
 
-  std::size_t size() const { return labels.size(); }
+  bool regression() const { return targets.defined(); }
+  std::size_t size() const { return regression() ? targets.dim(0) : labels.size(); }
+  // K: the targets per sample (0 for classification).
+  std::size_t target_count() const { return regression() ? targets.dim(1) : 0; }
   // The shape of one sample (inputs' shape without the leading N).
   Shape sample_shape() const;
-  // Throws naming `what` if inputs and labels disagree in count or a label is out of range.
+  // Throws naming `what` if inputs and labels (or targets) disagree in count, a label is out of
+  // range, or regression targets are not [N, K] with K names or none.
   void validate(const std::string& what) const;
-  // Throws naming `what` and the sample if an input is NaN or infinite.
+  // Throws naming `what` and the sample if an input or a target is NaN or infinite.
   void check_finite(const std::string& what) const;
   // The samples at `indices`, in that order.
   Dataset subset(const std::vector<std::size_t>& indices) const;
@@ -38,11 +47,19 @@ std::pair<Dataset, Dataset> split_validation(const Dataset& data, double fractio
 void scale_inputs(Dataset& data, float factor);
 
 // Per-feature standardisation x ← (x − μ) / σ with μ, σ fitted on a training set only and
-// applied to every split (σ = 1 where a feature is constant).
+// applied to every split (σ = 1 where a feature is constant). σ is the population deviation
+// (divided by N); sums are in double, μ and σ rounded to float.
 struct Standardizer {
   Tensor<float> mean, stddev;  // the sample shape
+  // Fitted on the inputs of `train`.
   static Standardizer fit(const Dataset& train);
+  // Fitted on `samples` [N, ...] (e.g. a dataset's regression targets).
+  static Standardizer fit(const Tensor<float>& samples);
+  // Standardises the inputs of `data`.
   void apply(Dataset& data) const;
+  // samples [N, ...] ← (samples − μ) / σ, and its inverse samples · σ + μ.
+  void standardize(Tensor<float>& samples) const;
+  void unstandardize(Tensor<float>& samples) const;
 };
 
 // The seeded random stream the loader shuffles with: std::mt19937_64 (bit-identical on every
@@ -69,11 +86,13 @@ struct LoaderOptions {
   bool drop_last = false;
 };
 
-// A batch: inputs [B, ...sample shape] and B labels. Reused from batch to batch.
+// A batch: inputs [B, ...sample shape] and B labels (classification) or targets [B, K]
+// (regression). Reused from batch to batch.
 struct Batch {
   Tensor<float> inputs;
   std::vector<std::int64_t> labels;
-  std::size_t size() const { return labels.size(); }
+  Tensor<float> targets;
+  std::size_t size() const { return inputs.defined() && inputs.rank() ? inputs.dim(0) : 0; }
 };
 
 // Iterates a dataset in batches, reshuffled (from one seeded stream) at each epoch start; the

@@ -35,10 +35,17 @@ struct CsvOptions {
   std::string label_column;  // header name of the label column; empty: the last column
   char delimiter = ',';
   std::size_t classes = 0;  // labels must lie in [0, classes); 0: max label + 1
+  // Regression: real-valued targets instead of a label, from the header columns named in
+  // target_columns (in that order; empty: the last column). label_column and classes must then
+  // be unset.
+  bool regression = false;
+  std::vector<std::string> target_columns{};
 };
 
-// A CSV file with a header row: one integer class label column, every other column a number.
-// Inputs are [N, F] with the features in file order.
+// A CSV file with a header row: one integer class label column (or, for regression, one or more
+// target columns, each value a finite number within float's range), every other column a
+// number. Inputs are [N, F] with the features in file order; regression targets are [N, K] and
+// named after their columns. Errors name the file, the line and the column.
 Dataset read_csv(const std::string& path, const CsvOptions& options = {});
 
 }  // namespace tapegrad

@@ -1,5 +1,5 @@
 // The training loop: forward → loss → backward → step → zero_grad, over epochs, with metrics,
-// progress, early stopping, checkpoints and resumption.
+// progress, early stopping, checkpoints and resumption; for classification and for regression.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +24,18 @@ class TrainingError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The loss of regression, on standardised targets, averaged over every element of the batch:
+// mse_loss, l1_loss or huber_loss (with δ = huber_delta) of autodiff/losses.hpp.
+struct RegressionLoss {
+  enum class Kind { mse, l1, huber };
+  Kind kind = Kind::mse;
+  double huber_delta = 1.0;
+  // "mse", "l1" or "huber"; throws std::invalid_argument naming the valid ones, or if
+  // huber_delta is not a finite number > 0.
+  static RegressionLoss parse(const std::string& name, double huber_delta = 1.0);
+  const char* name() const;
+};
+
 struct TrainOptions {
   std::size_t epochs = 15;
   std::size_t batch_size = 64;
@@ -43,7 +55,8 @@ struct TrainOptions {
   std::size_t max_steps = 0;
   std::string checkpoint_path;  // rewritten atomically after every epoch (empty: none)
   std::string metrics_path;     // metrics CSV, rewritten after every epoch (empty: none)
-  std::string curves_path;      // SVG of the loss and accuracy curves, likewise (empty: none)
+  std::string curves_path;      // SVG of the loss and accuracy (or RMSE) curves (empty: none)
+  RegressionLoss loss;          // train_regressor's loss (classification: cross-entropy always)
   // Evaluated after every epoch for the metrics and curves only (never to choose anything), so
   // over-fitting shows beside the training curve; may be null.
   const Dataset* watch = nullptr;
@@ -58,6 +71,9 @@ struct TrainResult {
   double best_val_loss = std::numeric_limits<double>::infinity();
   bool stopped_early = false;
   std::size_t steps = 0;
+  // Regression: the μ and σ of each target column of the training set, with which the model
+  // learned standardised targets (what evaluate_regressor needs); empty for classification.
+  Standardizer target_scaler;
 };
 
 // Trains `model` with softmax cross-entropy on `train` (inputs already shaped for the model),
@@ -68,6 +84,18 @@ struct TrainResult {
 TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
                              const Dataset* validation, const TrainOptions& options,
                              const std::string& resume_from = "");
+
+// Trains `model` to predict `train`'s regression targets [N, K] (its output must be [B, K]):
+// the targets are standardised per column with the μ and σ of `train`'s own targets
+// (result.target_scaler; a constant column gets σ = 1), the model learns the standardised
+// targets with options.loss, and the metrics (MAE, RMSE, R² of EpochMetrics) are in the
+// targets' units. The validation loss (early stopping, the best model, the plateau schedule) is
+// options.loss on the standardised targets. Otherwise as train_classifier: resuming from a
+// checkpoint gives bit-identical weights; the checkpoint holds the targets' μ and σ, and a
+// resumed run refuses a training set whose differ.
+TrainResult train_regressor(nn::Module<float>& model, const Dataset& train,
+                            const Dataset* validation, const TrainOptions& options,
+                            const std::string& resume_from = "");
 
 // Throws TrainingError naming `source`, the parameter and the element if a parameter of `model`
 // holds NaN or an infinity.
@@ -85,5 +113,20 @@ struct Evaluation {
 // before the confusion matrix is sized by the classes).
 Evaluation evaluate_classifier(nn::Module<float>& model, const Dataset& data,
                                std::size_t batch_size = 500);
+
+struct RegressionEvaluation {
+  double loss = 0;            // `loss` on the standardised targets, averaged over every element
+  RegressionMetrics metrics;  // in the targets' units (metrics.hpp defines them)
+};
+
+// Evaluates a regression `model` (in eval mode, recording nothing) on `data`'s targets: its
+// outputs are standardised predictions, un-standardised with `target_scaler` (μ and σ of the
+// training targets, as TrainResult::target_scaler) before the metrics. Refuses non-finite
+// parameters, inputs or targets, a scaler of another width than the targets, and a model whose
+// output is not [B, K].
+RegressionEvaluation evaluate_regressor(nn::Module<float>& model, const Dataset& data,
+                                        const Standardizer& target_scaler,
+                                        const RegressionLoss& loss = {},
+                                        std::size_t batch_size = 500);
 
 }  // namespace tapegrad
