@@ -1,5 +1,6 @@
 #include "tapegrad/autodiff/normalization.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -47,6 +48,53 @@ struct Channels {
     return (n * channels + c) * inner + i;
   }
   std::size_t per_channel() const { return batch * inner; }
+
+  // Σ f(k) over channel c's elements k, in double, in an order fixed by the shape: four partial
+  // sums, element j of the channel (j = n·inner + i) going to sum j mod 4, added pairwise at the
+  // end. Four independent chains of additions run about four times faster than one.
+  template <class F>
+  double sum(std::size_t c, F&& f) const {
+    double part[4] = {0, 0, 0, 0};
+    std::size_t j = 0;
+    for (std::size_t n = 0; n < batch; ++n) {
+      const std::size_t base = at(n, c, 0);
+      std::size_t i = 0;
+      for (; j % 4 != 0 && i < inner; ++i, ++j) part[j % 4] += f(base + i);
+      for (; i + 4 <= inner; i += 4, j += 4) {
+        part[0] += f(base + i);
+        part[1] += f(base + i + 1);
+        part[2] += f(base + i + 2);
+        part[3] += f(base + i + 3);
+      }
+      for (; i < inner; ++i, ++j) part[j % 4] += f(base + i);
+    }
+    return (part[0] + part[1]) + (part[2] + part[3]);
+  }
+
+  // Calls f(k, c) for every element k (of channel c) in memory order.
+  template <class F>
+  void each(F&& f) const {
+    for (std::size_t n = 0; n < batch; ++n)
+      for (std::size_t c = 0; c < channels; ++c) {
+        const std::size_t base = at(n, c, 0);
+        for (std::size_t i = 0; i < inner; ++i) f(base + i, c);
+      }
+  }
+
+  // out[c] = Σ f(k, c) over channel c's elements, in double, in an order fixed by the shape:
+  // with one value per sample and channel ([N, C]) the rows are added in turn, every channel at
+  // once (memory order); otherwise sum(c) over each channel's contiguous runs.
+  template <class F>
+  void sums(F&& f, double* out) const {
+    if (inner == 1) {
+      std::fill(out, out + channels, 0.0);
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t c = 0; c < channels; ++c) out[c] += f(n * channels + c, c);
+      return;
+    }
+    for (std::size_t c = 0; c < channels; ++c)
+      out[c] = sum(c, [&](std::size_t k) { return f(k, c); });
+  }
 };
 
 template <class T>
@@ -75,14 +123,12 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
                      const Var<T>& bias, Tensor<T> xhat, Tensor<T> inv, bool training) {
   const Var<T> w = or_placeholder(weight), b = or_placeholder(bias);
   Tensor<T> y(x.shape());
+  Tensor<T> gamma(Shape{ch.channels}), beta(Shape{ch.channels});
   for (std::size_t c = 0; c < ch.channels; ++c) {
-    const T gamma = value_or_one(w.value(), c), beta = value_or_zero(b.value(), c);
-    for (std::size_t n = 0; n < ch.batch; ++n)
-      for (std::size_t i = 0; i < ch.inner; ++i) {
-        const std::size_t k = ch.at(n, c, i);
-        y[k] = gamma * xhat[k] + beta;
-      }
+    gamma[c] = value_or_one(w.value(), c);
+    beta[c] = value_or_zero(b.value(), c);
   }
+  ch.each([&](std::size_t k, std::size_t c) { y[k] = gamma[c] * xhat[k] + beta[c]; });
   auto backward = [ch, training](const Tensor<T>& gy, Gradients<T>& g) {
     const Tensor<T>& gamma = g.input(1);
     const T* xh = g.input(3).data();
@@ -91,25 +137,23 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
     const bool need_x = g.needed(0), need_w = g.needed(1), need_b = g.needed(2);
     const GradSlot<T> sx = slot_if(g, 0, need_x), sw = slot_if(g, 1, need_w),
                       sb = slot_if(g, 2, need_b);
+    // Per channel: Σ gy, Σ gy x̂, then (for gx) the scale and the two means.
+    Tensor<double> sum_g(Shape{ch.channels}), sum_gx(Shape{ch.channels});
+    Tensor<double> scale(Shape{ch.channels});
+    ch.sums([&](std::size_t k, std::size_t) { return static_cast<double>(gy[k]); }, sum_g.data());
+    ch.sums([&](std::size_t k, std::size_t) { return static_cast<double>(gy[k]) * xh[k]; },
+            sum_gx.data());
     for (std::size_t c = 0; c < ch.channels; ++c) {
-      double sum_g = 0, sum_gx = 0;
-      for (std::size_t n = 0; n < ch.batch; ++n)
-        for (std::size_t i = 0; i < ch.inner; ++i) {
-          const std::size_t k = ch.at(n, c, i);
-          sum_g += gy[k];
-          sum_gx += static_cast<double>(gy[k]) * xh[k];
-        }
-      if (need_w) sw.put(c, static_cast<T>(sum_gx));
-      if (need_b) sb.put(c, static_cast<T>(sum_g));
-      if (!need_x) continue;
-      const double scale = static_cast<double>(value_or_one(gamma, c)) * inv[c];
-      const double mean_g = training ? sum_g / m : 0, mean_gx = training ? sum_gx / m : 0;
-      for (std::size_t n = 0; n < ch.batch; ++n)
-        for (std::size_t i = 0; i < ch.inner; ++i) {
-          const std::size_t k = ch.at(n, c, i);
-          sx.put(k, static_cast<T>(scale * (gy[k] - mean_g - xh[k] * mean_gx)));
-        }
+      if (need_w) sw.put(c, static_cast<T>(sum_gx[c]));
+      if (need_b) sb.put(c, static_cast<T>(sum_g[c]));
+      scale[c] = static_cast<double>(value_or_one(gamma, c)) * inv[c];
+      sum_g[c] = training ? sum_g[c] / m : 0;    // now mean(gy)
+      sum_gx[c] = training ? sum_gx[c] / m : 0;  // now mean(gy ⊙ x̂)
     }
+    if (!need_x) return;
+    ch.each([&](std::size_t k, std::size_t c) {
+      sx.put(k, static_cast<T>(scale[c] * (gy[k] - sum_g[c] - xh[k] * sum_gx[c])));
+    });
   };
   return make_op<T>(op, {x, w, b, Var<T>(std::move(xhat)), Var<T>(std::move(inv))}, std::move(y),
                     std::move(backward));
@@ -132,26 +176,25 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
   Tensor<T> xhat(x.shape());
   Tensor<T> inv = Tensor<T>::zeros(Shape{ch.channels});
   Tensor<T> mean(Shape{ch.channels}), var(Shape{ch.channels});
-  for (std::size_t c = 0; m > 0 && c < ch.channels; ++c) {
-    double sum = 0;
-    for (std::size_t n = 0; n < ch.batch; ++n)
-      for (std::size_t i = 0; i < ch.inner; ++i) sum += xv[ch.at(n, c, i)];
-    const double mu = sum / static_cast<double>(m);
-    double squares = 0;
-    for (std::size_t n = 0; n < ch.batch; ++n)
-      for (std::size_t i = 0; i < ch.inner; ++i) {
-        const double d = xv[ch.at(n, c, i)] - mu;
-        squares += d * d;
-      }
-    const double r = 1 / std::sqrt(squares / static_cast<double>(m) + eps);
-    for (std::size_t n = 0; n < ch.batch; ++n)
-      for (std::size_t i = 0; i < ch.inner; ++i) {
-        const std::size_t k = ch.at(n, c, i);
-        xhat[k] = static_cast<T>((xv[k] - mu) * r);
-      }
-    inv[c] = static_cast<T>(r);
-    mean[c] = static_cast<T>(mu);
-    var[c] = static_cast<T>(squares / static_cast<double>(m - 1));
+  if (m > 0) {
+    // Per channel: μ, then Σ (x − μ)², then 1/σ̂, all in double.
+    Tensor<double> mu(Shape{ch.channels}), r(Shape{ch.channels});
+    ch.sums([&](std::size_t k, std::size_t) { return static_cast<double>(xv[k]); }, mu.data());
+    for (double& v : mu) v /= static_cast<double>(m);
+    ch.sums(
+        [&](std::size_t k, std::size_t c) {
+          const double d = xv[k] - mu[c];
+          return d * d;
+        },
+        r.data());
+    for (std::size_t c = 0; c < ch.channels; ++c) {
+      mean[c] = static_cast<T>(mu[c]);
+      var[c] = static_cast<T>(r[c] / static_cast<double>(m - 1));
+      r[c] = 1 / std::sqrt(r[c] / static_cast<double>(m) + eps);
+      inv[c] = static_cast<T>(r[c]);
+    }
+    ch.each(
+        [&](std::size_t k, std::size_t c) { xhat[k] = static_cast<T>((xv[k] - mu[c]) * r[c]); });
   }
   if (batch_mean) *batch_mean = m > 0 ? std::move(mean) : Tensor<T>();
   if (batch_var) *batch_var = m > 0 ? std::move(var) : Tensor<T>();
@@ -171,15 +214,14 @@ Var<T> batch_norm_eval(const Var<T>& x, const Tensor<T>& running_mean, const Ten
   const Tensor<T>& xv = x.value();
   Tensor<T> xhat(x.shape());
   Tensor<T> inv(per_channel);
+  Tensor<double> r(per_channel);
   for (std::size_t c = 0; c < ch.channels; ++c) {
-    const double r = 1 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-    for (std::size_t n = 0; n < ch.batch; ++n)
-      for (std::size_t i = 0; i < ch.inner; ++i) {
-        const std::size_t k = ch.at(n, c, i);
-        xhat[k] = static_cast<T>((static_cast<double>(xv[k]) - running_mean[c]) * r);
-      }
-    inv[c] = static_cast<T>(r);
+    r[c] = 1 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+    inv[c] = static_cast<T>(r[c]);
   }
+  ch.each([&](std::size_t k, std::size_t c) {
+    xhat[k] = static_cast<T>((static_cast<double>(xv[k]) - running_mean[c]) * r[c]);
+  });
   return batch_norm_op(op, ch, x, weight, bias, std::move(xhat), std::move(inv), false);
 }
 

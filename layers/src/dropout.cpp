@@ -1,5 +1,7 @@
 #include "tapegrad/layers/dropout.hpp"
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 
@@ -21,7 +23,16 @@ Var<T> Dropout<T>::forward(const Var<T>& x) {
   if (!this->is_training() || p_ == 0) return x;
   Tensor<T> mask(x.shape());
   const T keep = p_ == 1 ? T(0) : static_cast<T>(1 / (1 - p_));
-  for (T& m : mask) m = stream_.uniform() < p_ ? T(0) : keep;
+  // Each draw of 64 bits decides two elements: an element is dropped when its 32 bits, read as
+  // u / 2^32, fall below p (p = 1 drops all: 2^32 exceeds every u).
+  const std::uint64_t threshold = static_cast<std::uint64_t>(std::ldexp(p_, 32));
+  const std::size_t n = mask.numel();
+  T* m = mask.data();
+  for (std::size_t k = 0; k < n; k += 2) {
+    const std::uint64_t r = stream_.bits();
+    m[k] = (r >> 32) < threshold ? T(0) : keep;
+    if (k + 1 < n) m[k + 1] = (r & 0xffffffffu) < threshold ? T(0) : keep;
+  }
   return x * Var<T>(std::move(mask));
 }
 

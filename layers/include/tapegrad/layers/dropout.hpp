@@ -1,9 +1,10 @@
 // Dropout (inverted, as torch.nn.Dropout): in training each element is kept with probability
 // 1 − p and scaled by 1/(1 − p), or zeroed, so the expected output is the input; in evaluation
 // it is the identity. y = x ⊙ m with m_k ∈ {0, 1/(1 − p)}, so gx = gy ⊙ m. The keep/drop draws
-// come from the layer's own stream, seeded from the model's generator when the layer is made:
-// a seed reproduces a run, and a checkpoint carries the stream's state (named_generators()).
-// The draws are not PyTorch's (its generator differs); the distribution is.
+// (32 random bits per element: p is met within 2⁻³²) come from the layer's own stream, seeded
+// from the model's generator when the layer is made: a seed reproduces a run, and a checkpoint
+// carries the stream's state (named_generators()). The draws are not PyTorch's (its generator
+// differs); the distribution is.
 #pragma once
 
 #include <string>

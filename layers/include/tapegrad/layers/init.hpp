@@ -16,6 +16,8 @@ class Generator {
   explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
   // Uniform in [0, 1) with 53 random bits.
   double uniform();
+  // 64 random bits (the engine's next output).
+  std::uint64_t bits() { return engine_(); }
   // Standard normal, Box–Muller (the second value of each pair is kept for the next call).
   double normal();
   // The whole state as text (engine and cached normal), for checkpoints.
