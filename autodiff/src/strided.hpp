@@ -115,6 +115,10 @@ void broadcast_to(const T* src, const Shape& from, const GradSlot<T>& dst, const
     // One value everywhere (the gradient of a sum), split among threads like the passes that
     // read it next when it is large.
     const T v = src[0];
+    if (to.numel() < serial_values) {
+      dst.put_range(0, to.numel(), [v](std::size_t) { return v; });
+      return;
+    }
     parallel_for_values(to.numel(), 1, [&](std::size_t begin, std::size_t end) {
       dst.put_range(begin, end, [v](std::size_t) { return v; });
     });

@@ -104,6 +104,10 @@ class GradSlot {
 };
 
 namespace detail {
+// Below this many values a memory-bound pass is never split among threads (two parts need
+// some 31 000: parallel.hpp), so Gradients::accumulate runs it inline.
+inline constexpr std::size_t serial_values = 16384;
+
 // Runs body(context, begin, end) over [0, count), split among tapegrad's threads when count is
 // large (a pass bound by memory moving values_per_item values per item), each thread taking
 // the same part of equal-sized tensors in every pass.
@@ -135,6 +139,10 @@ class Gradients {
   // must not read the gradient being written (the loop is vectorised on that promise).
   template <class F>
   void accumulate(std::size_t i, F&& value_at) {
+    if (r_.inputs[i]->value.numel() < detail::serial_values) {
+      slot(i).put_range(0, r_.inputs[i]->value.numel(), value_at);
+      return;
+    }
     struct Context {
       GradSlot<T> slot;
       F& value_at;
