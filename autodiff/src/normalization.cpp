@@ -71,14 +71,29 @@ struct Channels {
     return (part[0] + part[1]) + (part[2] + part[3]);
   }
 
+  // Calls f(begin, end, c_of) for runs [begin, end) of consecutive elements in memory order,
+  // c_of(k) giving element k's channel: one run per row of [N, C], one per (sample, channel)
+  // otherwise. Runs are long, so f's loop over a run vectorises.
+  template <class F>
+  void runs(F&& f) const {
+    for (std::size_t n = 0; n < batch; ++n) {
+      if (inner == 1) {
+        const std::size_t base = n * channels;
+        f(base, base + channels, [base](std::size_t k) { return k - base; });
+        continue;
+      }
+      for (std::size_t c = 0; c < channels; ++c) {
+        const std::size_t base = at(n, c, 0);
+        f(base, base + inner, [c](std::size_t) { return c; });
+      }
+    }
+  }
   // Calls f(k, c) for every element k (of channel c) in memory order.
   template <class F>
   void each(F&& f) const {
-    for (std::size_t n = 0; n < batch; ++n)
-      for (std::size_t c = 0; c < channels; ++c) {
-        const std::size_t base = at(n, c, 0);
-        for (std::size_t i = 0; i < inner; ++i) f(base + i, c);
-      }
+    runs([&](std::size_t begin, std::size_t end, auto c_of) {
+      for (std::size_t k = begin; k < end; ++k) f(k, c_of(k));
+    });
   }
 
   // out[c] = Σ f(k, c) over channel c's elements, in double, in an order fixed by the shape:
@@ -137,22 +152,25 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
     const bool need_x = g.needed(0), need_w = g.needed(1), need_b = g.needed(2);
     const GradSlot<T> sx = slot_if(g, 0, need_x), sw = slot_if(g, 1, need_w),
                       sb = slot_if(g, 2, need_b);
-    // Per channel: Σ gy, Σ gy x̂, then (for gx) the scale and the two means.
+    // Per channel: Σ gy and Σ gy x̂ in double; then, in T, the scale γ_c/σ̂_c and the two means.
     Tensor<double> sum_g(Shape{ch.channels}), sum_gx(Shape{ch.channels});
-    Tensor<double> scale(Shape{ch.channels});
+    Tensor<T> scale(Shape{ch.channels}), mean_g(Shape{ch.channels}), mean_gx(Shape{ch.channels});
     ch.sums([&](std::size_t k, std::size_t) { return static_cast<double>(gy[k]); }, sum_g.data());
     ch.sums([&](std::size_t k, std::size_t) { return static_cast<double>(gy[k]) * xh[k]; },
             sum_gx.data());
     for (std::size_t c = 0; c < ch.channels; ++c) {
       if (need_w) sw.put(c, static_cast<T>(sum_gx[c]));
       if (need_b) sb.put(c, static_cast<T>(sum_g[c]));
-      scale[c] = static_cast<double>(value_or_one(gamma, c)) * inv[c];
-      sum_g[c] = training ? sum_g[c] / m : 0;    // now mean(gy)
-      sum_gx[c] = training ? sum_gx[c] / m : 0;  // now mean(gy ⊙ x̂)
+      scale[c] = static_cast<T>(static_cast<double>(value_or_one(gamma, c)) * inv[c]);
+      mean_g[c] = static_cast<T>(training ? sum_g[c] / m : 0);
+      mean_gx[c] = static_cast<T>(training ? sum_gx[c] / m : 0);
     }
     if (!need_x) return;
-    ch.each([&](std::size_t k, std::size_t c) {
-      sx.put(k, static_cast<T>(scale[c] * (gy[k] - sum_g[c] - xh[k] * sum_gx[c])));
+    ch.runs([&](std::size_t begin, std::size_t end, auto c_of) {
+      sx.put_range(begin, end, [&](std::size_t k) {
+        const std::size_t c = c_of(k);
+        return scale[c] * (gy[k] - mean_g[c] - xh[k] * mean_gx[c]);
+      });
     });
   };
   return make_op<T>(op, {x, w, b, Var<T>(std::move(xhat)), Var<T>(std::move(inv))}, std::move(y),
@@ -193,8 +211,13 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
       r[c] = 1 / std::sqrt(r[c] / static_cast<double>(m) + eps);
       inv[c] = static_cast<T>(r[c]);
     }
-    ch.each(
-        [&](std::size_t k, std::size_t c) { xhat[k] = static_cast<T>((xv[k] - mu[c]) * r[c]); });
+    // x̂ from the double statistics, run by run.
+    ch.runs([&](std::size_t begin, std::size_t end, auto c_of) {
+      for (std::size_t k = begin; k < end; ++k) {
+        const std::size_t c = c_of(k);
+        xhat[k] = static_cast<T>((xv[k] - mu[c]) * r[c]);
+      }
+    });
   }
   if (batch_mean) *batch_mean = m > 0 ? std::move(mean) : Tensor<T>();
   if (batch_var) *batch_var = m > 0 ? std::move(var) : Tensor<T>();
