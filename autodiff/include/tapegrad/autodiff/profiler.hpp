@@ -31,8 +31,9 @@
 //
 // Threads: the profiler is per thread. It records the ops applied on the thread that created it
 // (tapegrad's worker threads apply no ops; they are inside an op's time). Only one Profiler can
-// be alive per thread: constructing a second one on the same thread throws std::logic_error.
-// Other threads are unaffected.
+// be recording per thread: constructing a second one on the same thread throws
+// std::logic_error. Other threads are unaffected. Stop and destroy a Profiler on the thread that
+// created it: stop() clears that thread's slot only when called there.
 //
 // Cost. Off (no Profiler recording on the thread): make_op and each record of the backward loop
 // test one thread-local pointer; nothing else runs and nothing is allocated. On: one clock read
