@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "parallel.hpp"
+#include "tapegrad/autodiff/profiler.hpp"
 
 namespace tapegrad {
 
@@ -168,6 +169,10 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
   // Rules see plain tensors; an op a rule applies to a tracked value records nothing, so the
   // records (and `r` below) stay where they are while the rule runs.
   NoGradGuard no_grad;
+  // The Profiler recording on this thread, if any (profiler.hpp): it times each rule, and
+  // ignores the ops that rules apply.
+  detail::ProfileCollector* const prof = detail::profile_collector;
+  if (prof) detail::profile_backward_begin(*prof);
   std::size_t i = root.record + 1;
   try {
     while (i-- > 0) {
@@ -176,18 +181,26 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
       if (!out.pending.defined()) continue;  // not on a path from the root
       Gradients<T> grads(r);
       running_op_ = r.op;
-      r.backward(out.pending, grads);
+      if (prof) {
+        const std::int64_t start = detail::profile_now();
+        r.backward(out.pending, grads);
+        detail::profile_backward(*prof, r.op, start);
+      } else {
+        r.backward(out.pending, grads);
+      }
       running_op_ = nullptr;
       if (out.retains_grad) add_into(out.grad, out.pending);
       out.pending = Tensor<T>();
     }
   } catch (...) {
     running_op_ = nullptr;
+    if (prof) detail::profile_backward_end(*prof);
     // Leave no half-summed intermediate gradient behind for a later pass.
     for (std::size_t j = 0; j <= root.record; ++j) records_[j].output->pending = Tensor<T>();
     if (!retain_graph) clear();
     throw;
   }
+  if (prof) detail::profile_backward_end(*prof);
   if (!retain_graph) clear();
 }
 

@@ -222,6 +222,19 @@ print("ok   PyTorch loads the regression model strictly")
 PY
 fi
 
+# bench: the timing columns, the per-op table and a Chrome trace that is valid JSON.
+check "bench --help" 0 "samples/s is the batch size" -- "$bin" bench --help
+check "bench" 0 "phase +median_ms +min_ms +max_ms" -- \
+  "$bin" bench --model mlp:8-16-3 --batch 4 --steps 3 --warmup 1 --threads 1 --trace "$dir/trace.json"
+check "bench profile" 0 "^linear +12 +12 " -- \
+  "$bin" bench --model mlp:8-16-3,norm=batch --batch 4 --steps 6 --warmup 0
+if python3 -c 'import json, sys; e = json.load(open(sys.argv[1]))["traceEvents"]; assert e and all(x["ph"] == "X" for x in e)' "$dir/trace.json"; then
+  echo "ok   bench --trace writes a Chrome trace"
+else
+  echo "FAIL bench --trace: $dir/trace.json is missing or not a trace"
+  failures=$((failures + 1))
+fi
+
 if [[ $failures -gt 0 ]]; then
   echo "$failures CLI check(s) failed"
   exit 1

@@ -5,20 +5,29 @@
 //  tapegrad train   --task regression --model mlp:8-32-1 --data train.csv --test test.csv
 //  tapegrad eval    --task regression --model mlp:8-32-1 --weights out/model.safetensors --test test.csv
 //  tapegrad summary --model cnn
+//  tapegrad bench   --model cnn,norm=batch --batch 64 --threads 2 --steps 20 --trace trace.json
 // clang-format on
 // Every command takes --help. Errors are one line on stderr and a non-zero exit.
 #include <CLI/CLI.hpp>
 
 #include <sys/stat.h>
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
+#include <optional>
+#include <random>
 #include <sstream>
 
+#include "tapegrad/autodiff/losses.hpp"
+#include "tapegrad/autodiff/profiler.hpp"
+#include "tapegrad/autodiff/threads.hpp"
 #include "tapegrad/layers/safetensors.hpp"
+#include "tapegrad/train/make_optimizer.hpp"
 #include "tapegrad/train/model_file.hpp"
 #include "tapegrad/train/models.hpp"
 #include "tapegrad/train/readers.hpp"
@@ -261,6 +270,88 @@ void print_evaluation(const Evaluation& e, std::size_t n) {
   }
 }
 
+struct BenchOptions {
+  std::size_t batch = 64;
+  std::size_t steps = 20;
+  std::size_t warmup = 3;
+  std::size_t threads = 0;
+  std::string trace;
+};
+
+constexpr const char* bench_footer =
+    "Columns: forward is the model and the loss, backward is loss.backward(), optimizer is "
+    "step() and zero_grad() of the default recipe's optimiser (SGD with momentum), step is "
+    "their sum; median_ms, min_ms and max_ms are over the timed steps, in milliseconds; samples/s "
+    "is the "
+    "batch size over the median step. The per-op table that follows: op, calls (forward "
+    "calls), bwd_calls (backward rules run), forward_ms, backward_ms and total_ms (summed over "
+    "the timed steps), % (share of the sum of all ops' times); an op's forward time is the time "
+    "from the previous op to it (see docs/benchmarking.md). Inputs are standard normal, labels "
+    "uniform; the model is in training mode. The profiler records during the timed steps (about "
+    "75 ns per op event on a 2-core VM: see docs/benchmarking.md).";
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int run_bench(const ModelSpec& spec, const BenchOptions& b, std::uint64_t seed) {
+  if (b.threads > 0) set_num_threads(b.threads);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  Tensor<float> x(spec.batch_shape(b.batch));
+  for (float& v : x) v = normal(rng);
+  std::vector<std::int64_t> y(b.batch);
+  for (std::int64_t& v : y) v = static_cast<std::int64_t>(rng() % spec.classes);
+  std::unique_ptr<Optimizer<float>> opt =
+      make_optimizer(default_train_options().optimizer, *spec.model);
+  spec.model->train();
+  using clock = std::chrono::steady_clock;
+  const auto ms = [](clock::time_point a, clock::time_point c) {
+    return std::chrono::duration<double, std::milli>(c - a).count();
+  };
+  std::vector<double> forward, backward, step, total;
+  std::optional<Profiler> prof;
+  for (std::size_t s = 0; s < b.warmup + b.steps; ++s) {
+    if (s == b.warmup) prof.emplace();
+    const clock::time_point t0 = clock::now();
+    Var<float> loss = softmax_cross_entropy((*spec.model)(Var<float>(x)), y);
+    const clock::time_point t1 = clock::now();
+    loss.backward();
+    const clock::time_point t2 = clock::now();
+    opt->step();
+    opt->zero_grad();
+    const clock::time_point t3 = clock::now();
+    Profiler::mark();
+    if (s < b.warmup) continue;
+    forward.push_back(ms(t0, t1));
+    backward.push_back(ms(t1, t2));
+    step.push_back(ms(t2, t3));
+    total.push_back(ms(t0, t3));
+  }
+  prof->stop();
+  std::printf("bench %s: batch %zu, %zu threads, %zu steps after %zu warm-up\n", spec.text.c_str(),
+              b.batch, num_threads(), b.steps, b.warmup);
+  std::printf("%-10s %10s %10s %10s\n", "phase", "median_ms", "min_ms", "max_ms");
+  const auto row = [](const char* name, const std::vector<double>& v) {
+    std::printf("%-10s %10.3f %10.3f %10.3f\n", name, median(v),
+                *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
+  };
+  row("forward", forward);
+  row("backward", backward);
+  row("optimizer", step);
+  row("step", total);
+  std::printf("samples/s %.0f\n\n", static_cast<double>(b.batch) / (median(total) * 1e-3));
+  std::fflush(stdout);
+  prof->print(std::cout);
+  if (!b.trace.empty()) {
+    prof->write_chrome_trace(b.trace);
+    std::cout << "wrote " << b.trace << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 // The values of the optimiser flags, and the options that say whether each was given.
@@ -472,6 +563,36 @@ int main(int argc, char** argv) {
       app.add_subcommand("summary", "print the model's layers, output shapes and parameter counts");
   summary_cmd->add_option("--model", model_text, model_help)->capture_default_str();
 
+  // ---- bench ----
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench",
+      "time the forward pass, the backward pass and the optimiser step of a model on random "
+      "data, and print its per-op profile");
+  BenchOptions bench;
+  bench_cmd->add_option("--model", model_text, model_help)->capture_default_str();
+  bench_cmd->add_option("--batch", bench.batch, "batch size")
+      ->capture_default_str()
+      ->check(positive_count);
+  bench_cmd->add_option("--steps", bench.steps, "timed steps")
+      ->capture_default_str()
+      ->check(positive_count);
+  bench_cmd->add_option("--warmup", bench.warmup, "untimed steps before them")
+      ->capture_default_str()
+      ->check(count);
+  bench_cmd
+      ->add_option("--threads", bench.threads,
+                   "tapegrad's thread count (0: the default, OPENBLAS_NUM_THREADS or one per "
+                   "core)")
+      ->capture_default_str()
+      ->check(count);
+  bench_cmd->add_option("--seed", seed, "seed of the weights, inputs and labels")
+      ->capture_default_str()
+      ->check(count);
+  bench_cmd->add_option("--trace", bench.trace,
+                        "write the Chrome trace of the timed steps to this file (open it in "
+                        "ui.perfetto.dev or chrome://tracing)");
+  bench_cmd->footer(bench_footer);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -493,6 +614,7 @@ int main(int argc, char** argv) {
       std::cout << spec.model->summary(spec.batch_shape(1));
       return 0;
     }
+    if (bench_cmd->parsed()) return run_bench(spec, bench, seed);
     if (eval_cmd->parsed() && data.regression()) {
       const RegressionModelInfo info = load_regression_model(weights, *spec.model);
       require_finite_parameters(*spec.model, weights);

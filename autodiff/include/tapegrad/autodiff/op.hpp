@@ -26,6 +26,7 @@
 #include <string>
 #include <utility>
 
+#include "tapegrad/autodiff/profiler.hpp"
 #include "tapegrad/autodiff/tape.hpp"
 #include "tapegrad/autodiff/var.hpp"
 
@@ -35,9 +36,13 @@ namespace tapegrad {
 // `name` with its inputs and backward rule `backward(grad_output, grads)` on the tape.
 // `name` must outlive the tape (a string literal). The rule runs at most once per backward
 // pass; it can read inputs and output through grads.input(i) / grads.output().
+// While a Profiler is recording on this thread, the call is the end of the op's forward event
+// (profiler.hpp); otherwise that costs one test of a thread-local pointer.
 template <class T, class Backward>
 Var<T> make_op(const char* name, std::initializer_list<Var<T>> inputs, Tensor<T> output,
                Backward&& backward) {
+  if (detail::ProfileCollector* prof = detail::profile_collector)
+    detail::profile_forward(*prof, name);
   Var<T> out(std::move(output));
   if (!grad_enabled()) return out;
   bool any_tracked = false;
