@@ -18,7 +18,7 @@ const char* activation_name(Activation a);
 template <class T>
 std::shared_ptr<Module<T>> make_activation(Activation a);
 
-// A layer that applies one elementwise op; `repr` is PyTorch's name for it.
+// The base of the activation layers: output shape = input shape.
 template <class T>
 class Elementwise : public Module<T> {
  public:
