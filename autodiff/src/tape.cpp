@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "parallel.hpp"
+#include "tapegrad/autodiff/binary.hpp"
 #include "tapegrad/autodiff/profiler.hpp"
 
 namespace tapegrad {
@@ -31,16 +32,27 @@ void Var<T>::set_requires_grad(bool on) {
 }
 
 template <class T>
-void Var<T>::backward(bool retain_graph) {
+void Var<T>::backward(bool retain_graph, bool create_graph) {
   if (numel() != 1)
     throw ShapeError("backward: the output has shape " + shape().to_string() +
                      ", not a single element; pass an upstream gradient of that shape");
-  backward(Tensor<T>::ones(shape()), retain_graph);
+  backward(Tensor<T>::ones(shape()), retain_graph, create_graph);
 }
 
 template <class T>
-void Var<T>::backward(const Tensor<T>& upstream, bool retain_graph) {
-  Tape<T>::current().backward(*node_, upstream, retain_graph);
+void Var<T>::backward(const Tensor<T>& upstream, bool retain_graph, bool create_graph) {
+  if (!create_graph) {
+    Tape<T>::current().backward(*node_, upstream, retain_graph);
+    return;
+  }
+  Tape<T>::current().backward({*this}, {Var<T>(upstream)}, {true, true}, false);
+}
+
+template <class T>
+Var<T> Var<T>::grad_var() const {
+  if (node_->grad_graph) return from_node(node_->grad_graph);
+  if (!node_->grad.defined()) return Var();
+  return Var(node_->grad);
 }
 
 // ---- Gradients ----
@@ -53,7 +65,8 @@ void detail::parallel_ranges(std::size_t count, std::size_t values_per_item,
 
 template <class T>
 bool Gradients<T>::needed(std::size_t i) const {
-  return is_tracked(*r_.inputs[i]);
+  const detail::Node<T>& in = *r_.inputs[i];
+  return is_tracked(in) && (scratch_ == nullptr || !in.is_leaf || in.captured);
 }
 
 template <class T>
@@ -62,8 +75,12 @@ GradSlot<T> Gradients<T>::slot(std::size_t i) {
   if (!is_tracked(in))
     throw std::logic_error(std::string(r_.op) + ": gradient written for input " +
                            std::to_string(i) + ", which does not require one");
-  Tensor<T>& buf = in.is_leaf ? in.grad : in.pending;
   const Shape& shape = in.value.shape();
+  if (in.is_leaf && scratch_ != nullptr && !in.captured) {
+    scratch_->resize(shape);  // a leaf grad() was not asked about: written, then dropped
+    return {scratch_->data(), scratch_->numel(), false};
+  }
+  Tensor<T>& buf = in.is_leaf && scratch_ == nullptr ? in.grad : in.pending;
   if (buf.defined()) {
     if (buf.shape() != shape)
       throw ShapeError(std::string(r_.op) + ": accumulated gradient of shape " +
@@ -94,6 +111,36 @@ void Gradients<T>::add(std::size_t i, const Tensor<T>& g) {
   accumulate(i, [src](std::size_t k) { return src[k]; });
 }
 
+// ---- GraphGradients ----
+
+template <class T>
+bool GraphGradients<T>::needed(std::size_t i) const {
+  if (pass_.values) return pass_.values->needed(i);
+  const detail::Node<T>& in = *r_.inputs[i];
+  return is_tracked(in) && (!pass_.capture || !in.is_leaf || in.captured);
+}
+
+template <class T>
+void GraphGradients<T>::add(std::size_t i, const Var<T>& g) {
+  const Shape& shape = r_.inputs[i]->value.shape();
+  if (!g.defined() || g.shape() != shape)
+    throw ShapeError(std::string(r_.op) + ": graph backward gave a gradient of shape " +
+                     (g.defined() ? g.shape().to_string() : std::string("(undefined)")) +
+                     " for input " + std::to_string(i) + " of shape " + shape.to_string());
+  if (!needed(i)) return;
+  if (pass_.values) {
+    pass_.values->add(i, g.value());
+    return;
+  }
+  detail::Node<T>& in = *r_.inputs[i];
+  if (!in.pending_graph) {
+    in.pending_graph = g.node_ptr();
+    if (in.is_leaf) pass_.leaves->push_back(&in);
+  } else {
+    in.pending_graph = tapegrad::add(Var<T>::from_node(in.pending_graph), g).node_ptr();
+  }
+}
+
 // ---- Tape ----
 
 template <class T>
@@ -104,11 +151,18 @@ Tape<T>& Tape<T>::current() {
 
 template <class T>
 void Tape<T>::push(Record<T>&& record) {
-  if (records_.size() >= release_at_ && running_op_ == nullptr) release_unreachable();
   detail::Node<T>& out = *record.output;
   out.requires_grad = true;
   out.is_leaf = false;
   out.epoch = epoch_;
+  if (recording_aside_) {
+    out.record = records_.size() + aside_.size();
+    aside_.push_back(std::move(record));
+    return;
+  }
+  if (records_.size() >= release_at_ && running_op_ == nullptr) {
+    release_unreachable();
+  }
   out.record = records_.size();
   records_.push_back(std::move(record));
 }
@@ -131,12 +185,24 @@ void Tape<T>::release_unreachable() {
 template <class T>
 void Tape<T>::clear() {
   records_.clear();
+  aside_.clear();
   release_at_ = min_records_before_release;
   ++epoch_;
 }
 
+namespace {
 template <class T>
-void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph) {
+void add_into(Tensor<T>& dst, const Tensor<T>& src) {
+  if (!dst.defined()) {
+    dst = src;
+    return;
+  }
+  for (std::size_t k = 0; k < dst.numel(); ++k) dst[k] += src[k];
+}
+}  // namespace
+
+template <class T>
+void Tape<T>::check_root(const detail::Node<T>& root, const Shape& seed_shape) const {
   if (running_op_ != nullptr)
     throw std::logic_error(std::string("backward: called from inside a backward rule (of op '") +
                            running_op_ +
@@ -151,52 +217,59 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
         "backward: this value does not require a gradient (no tracked leaf "
         "was used to compute it, or it was computed under NoGradGuard)");
   }
-  if (upstream.shape() != root.value.shape())
-    throw ShapeError("backward: upstream gradient of shape " + upstream.shape().to_string() +
+  if (seed_shape != root.value.shape())
+    throw ShapeError("backward: upstream gradient of shape " + seed_shape.to_string() +
                      " for an output of shape " + root.value.shape().to_string());
-  auto add_into = [](Tensor<T>& dst, const Tensor<T>& src) {
-    if (!dst.defined()) {
-      dst = src;
-      return;
-    }
-    for (std::size_t k = 0; k < dst.numel(); ++k) dst[k] += src[k];
-  };
+}
+
+template <class T>
+void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph) {
+  check_root(root, upstream.shape());
   if (root.is_leaf) {
     add_into(root.grad, upstream);
     return;
   }
   add_into(root.pending, upstream);
+  run_raw(root.record, retain_graph, false);
+}
+
+template <class T>
+void Tape<T>::run_raw(std::size_t top, bool retain_graph, bool capture) {
   // Rules see plain tensors; an op a rule applies to a tracked value records nothing, so the
   // records (and `r` below) stay where they are while the rule runs.
   NoGradGuard no_grad;
+  Tensor<T>* const scratch = capture ? &scratch_ : nullptr;
   // The Profiler recording on this thread, if any (profiler.hpp): it times each rule, and
   // ignores the ops that rules apply.
   detail::ProfileCollector* const prof = detail::profile_collector;
   if (prof) detail::profile_backward_begin(*prof);
-  std::size_t i = root.record + 1;
+  std::size_t i = top + 1;
   try {
     while (i-- > 0) {
       Record<T>& r = records_[i];
       detail::Node<T>& out = *r.output;
       if (!out.pending.defined()) continue;  // not on a path from the root
-      Gradients<T> grads(r);
+      Gradients<T> grads(r, scratch);
       running_op_ = r.op;
-      if (prof) {
-        const std::int64_t start = detail::profile_now();
+      const std::int64_t start = prof ? detail::profile_now() : 0;
+      if (r.backward.has_raw()) {
         r.backward(out.pending, grads);
-        detail::profile_backward(*prof, r.op, start);
-      } else {
-        r.backward(out.pending, grads);
+      } else {  // a custom op with a graph rule only: run it on constants
+        detail::GraphPass<T> values;
+        values.values = &grads;
+        GraphGradients<T> graph_grads(r, values);
+        r.backward(Var<T>(out.pending), graph_grads);
       }
+      if (prof) detail::profile_backward(*prof, r.op, start);
       running_op_ = nullptr;
       if (out.retains_grad) add_into(out.grad, out.pending);
-      out.pending = Tensor<T>();
+      if (!out.captured) out.pending = Tensor<T>();
     }
   } catch (...) {
     running_op_ = nullptr;
     if (prof) detail::profile_backward_end(*prof);
     // Leave no half-summed intermediate gradient behind for a later pass.
-    for (std::size_t j = 0; j <= root.record; ++j) records_[j].output->pending = Tensor<T>();
+    for (std::size_t j = 0; j <= top; ++j) records_[j].output->pending = Tensor<T>();
     if (!retain_graph) clear();
     throw;
   }
@@ -204,10 +277,106 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
   if (!retain_graph) clear();
 }
 
+template <class T>
+void Tape<T>::run_graph(std::size_t top, detail::GraphPass<T>& pass) {
+  for (std::size_t i = top + 1; i-- > 0;) {
+    Record<T>& r = records_[i];
+    detail::Node<T>& out = *r.output;
+    if (!out.pending_graph) continue;  // not on a path from a root
+    if (!r.backward.has_graph())
+      throw std::logic_error(
+          std::string("backward with create_graph: op '") + r.op +
+          "' has no graph form of its backward rule (one written with tapegrad's ops), so its "
+          "gradient cannot be differentiated again; give make_op a graph rule for it");
+    const Var<T> gy = Var<T>::from_node(out.pending_graph);
+    if (!out.captured) out.pending_graph.reset();
+    GraphGradients<T> grads(r, pass);
+    running_op_ = r.op;
+    r.backward(gy, grads);
+    running_op_ = nullptr;
+    if (out.retains_grad) add_into(out.grad, gy.value());
+  }
+}
+
+template <class T>
+void Tape<T>::backward(const std::vector<Var<T>>& roots, const std::vector<Var<T>>& seeds,
+                       const BackwardOptions& options, bool capture) {
+  if (roots.size() != seeds.size())
+    throw std::invalid_argument("backward: " + std::to_string(roots.size()) + " outputs but " +
+                                std::to_string(seeds.size()) + " upstream gradients");
+  for (std::size_t k = 0; k < roots.size(); ++k) check_root(*roots[k].node(), seeds[k].shape());
+  std::size_t top = 0;
+  bool any_recorded = false;
+  for (const Var<T>& root : roots) {
+    if (root.is_leaf()) continue;
+    top = any_recorded ? std::max(top, root.node()->record) : root.node()->record;
+    any_recorded = true;
+  }
+  // A root that is a leaf receives its seed; nothing else does.
+  auto keeps = [&](const detail::Node<T>& n) { return !n.is_leaf || !capture || n.captured; };
+
+  if (!options.create_graph) {
+    for (std::size_t k = 0; k < roots.size(); ++k) {
+      detail::Node<T>& n = *roots[k].node();
+      if (!keeps(n)) continue;
+      add_into(n.is_leaf && !capture ? n.grad : n.pending, seeds[k].value());
+    }
+    if (any_recorded)
+      run_raw(top, options.retain_graph, capture);
+    else if (!options.retain_graph)
+      clear();
+    return;
+  }
+
+  std::vector<detail::Node<T>*> leaves;
+  detail::GraphPass<T> pass;
+  pass.capture = capture;
+  pass.leaves = &leaves;
+  recording_aside_ = true;  // records made from here on wait in aside_ until the pass ends
+  try {
+    for (std::size_t k = 0; k < roots.size(); ++k) {
+      detail::Node<T>& n = *roots[k].node();
+      if (!keeps(n)) continue;
+      if (!n.pending_graph) {
+        n.pending_graph = seeds[k].node_ptr();
+        if (n.is_leaf) leaves.push_back(&n);
+      } else {
+        n.pending_graph = add(Var<T>::from_node(n.pending_graph), seeds[k]).node_ptr();
+      }
+    }
+    if (any_recorded) run_graph(top, pass);
+  } catch (...) {
+    running_op_ = nullptr;
+    recording_aside_ = false;
+    if (any_recorded)
+      for (std::size_t j = 0; j <= top; ++j) records_[j].output->pending_graph.reset();
+    for (detail::Node<T>* leaf : leaves) leaf->pending_graph.reset();
+    for (Record<T>& r : aside_) records_.push_back(std::move(r));
+    aside_.clear();
+    throw;
+  }
+  recording_aside_ = false;
+  for (Record<T>& r : aside_) records_.push_back(std::move(r));
+  aside_.clear();
+  if (capture) return;  // the caller collects the marked values' pending_graph
+  // Leaves: grad_graph = earlier gradient + this pass's, and grad() its value.
+  for (detail::Node<T>* leaf : leaves) {
+    Var<T> g = Var<T>::from_node(std::move(leaf->pending_graph));
+    if (leaf->grad_graph)
+      g = add(Var<T>::from_node(leaf->grad_graph), g);
+    else if (leaf->grad.defined())
+      g = add(Var<T>(leaf->grad), g);
+    leaf->grad = g.value();
+    leaf->grad_graph = g.node_ptr();
+  }
+}
+
 template class Var<float>;
 template class Var<double>;
 template class Gradients<float>;
 template class Gradients<double>;
+template class GraphGradients<float>;
+template class GraphGradients<double>;
 template class Tape<float>;
 template class Tape<double>;
 

@@ -20,6 +20,23 @@
 // clang-format on
 //
 // Then check it with gradcheck (gradcheck.hpp). docs/extending.md walks through it.
+//
+// To make the op twice differentiable (usable under create_graph, grad(), the functional
+// API), give make_op a second rule written with tapegrad's ops, which takes the output's
+// gradient as a Var and adds each input's gradient as a Var (tape.hpp: GraphGradients):
+//
+// clang-format off
+//   [](const Var<T>& gy, GraphGradients<T>& g) {
+//     Var<T> s = sigmoid(g.input(0));
+//     g.add(0, gy * (s + g.input(0) * s * (1 - s)));
+//   }
+// clang-format on
+//
+// either beside the raw rule (make_op(name, inputs, output, raw, graph): first-order passes
+// use the raw rule, create_graph passes the graph rule) or instead of it (first-order passes
+// then run the graph rule on constants). An op without a graph rule throws, naming the op,
+// when a create_graph pass reaches it: never a silently wrong second derivative. Check the
+// graph rule with gradgradcheck (gradcheck.hpp).
 #pragma once
 
 #include <initializer_list>
@@ -61,6 +78,20 @@ Var<T> make_op(const char* name, std::initializer_list<Var<T>> inputs, Tensor<T>
   r.backward = BackwardFn<T>(std::forward<Backward>(backward));
   Tape<T>::current().push(std::move(r));
   return out;
+}
+
+// make_op with both forms of the rule: `raw` for first-order passes, `graph` under
+// create_graph.
+template <class T, class Raw, class Graph>
+Var<T> make_op(const char* name, std::initializer_list<Var<T>> inputs, Tensor<T> output,
+               Raw&& raw, Graph&& graph) {
+  static_assert(detail::is_raw_rule<std::decay_t<Raw>, T>,
+                "make_op: the first rule takes (const Tensor<T>&, Gradients<T>&)");
+  static_assert(detail::is_graph_rule<std::decay_t<Graph>, T>,
+                "make_op: the second rule takes (const Var<T>&, GraphGradients<T>&)");
+  return make_op<T>(name, inputs, std::move(output),
+                    detail::DualRule<T, std::decay_t<Raw>, std::decay_t<Graph>>{
+                        std::forward<Raw>(raw), std::forward<Graph>(graph)});
 }
 
 }  // namespace tapegrad

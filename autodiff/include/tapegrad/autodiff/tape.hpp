@@ -8,8 +8,14 @@
 // handle holds its output and no later record uses it, and the tape drops such records
 // whenever it has doubled in size since it last looked (amortised O(1) per op).
 //
-// Re-entrancy: while a backward pass runs, grad mode is off (ops inside a rule record nothing,
-// as in PyTorch without create_graph), and calling backward() from inside a rule throws.
+// Re-entrancy: while a first-order backward pass runs, grad mode is off (ops inside a rule
+// record nothing, as in PyTorch without create_graph), and calling backward() from inside a
+// rule throws.
+//
+// Higher order: a pass with create_graph runs each op's graph rule (its backward written with
+// tapegrad's ops, detail/backward_rule.hpp) with grad mode on, so the gradients are tracked
+// values recorded on this tape like any other. The records such a pass makes are held aside
+// while it runs (so the records it walks never move) and appended when it ends.
 #pragma once
 
 #include <algorithm>
@@ -20,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "tapegrad/autodiff/detail/small_function.hpp"
+#include "tapegrad/autodiff/detail/backward_rule.hpp"
 #include "tapegrad/autodiff/var.hpp"
 
 // Before a loop whose iterations are independent and whose output does not alias its inputs:
@@ -37,11 +43,20 @@ namespace tapegrad {
 
 template <class T>
 class Gradients;
+template <class T>
+class GraphGradients;
 
 // A backward rule: given the gradient of the op's output, add each tracked input's share
-// into `grads`.
+// into `grads` (detail/backward_rule.hpp: its raw and graph forms).
 template <class T>
-using BackwardFn = detail::SmallFunction<void(const Tensor<T>& grad_output, Gradients<T>& grads)>;
+using BackwardFn = detail::BackwardRule<T>;
+
+struct BackwardOptions {
+  // Keep the tape after the pass, so that its values can be differentiated again.
+  bool retain_graph = false;
+  // Record the pass itself (implies retain_graph): the gradients are tracked values.
+  bool create_graph = false;
+};
 
 inline constexpr std::size_t max_op_inputs = 6;
 
@@ -121,7 +136,10 @@ void parallel_ranges(std::size_t count, std::size_t values_per_item,
 template <class T>
 class Gradients {
  public:
-  explicit Gradients(Record<T>& record) : r_(record) {}
+  // `scratch` is set during grad() (the pass returns the gradients of some values only): a
+  // leaf that is not one of them writes there, and its gradient is thrown away.
+  explicit Gradients(Record<T>& record, Tensor<T>* scratch = nullptr)
+      : r_(record), scratch_(scratch) {}
 
   const char* op() const { return r_.op; }
   std::size_t size() const { return r_.input_count; }
@@ -161,6 +179,40 @@ class Gradients {
 
  private:
   Record<T>& r_;
+  Tensor<T>* scratch_;
+};
+
+namespace detail {
+template <class T>
+struct GraphPass {
+  bool capture = false;                     // grad(): only marked values' gradients are kept
+  std::vector<Node<T>*>* leaves = nullptr;  // leaves given a gradient by this pass
+  Gradients<T>* values = nullptr;           // set when a graph rule serves a first-order pass
+};
+}  // namespace detail
+
+// What a graph rule sees of its op: inputs and output as Vars, and where to add each input's
+// gradient, itself a Var. Under create_graph the rule's ops are recorded, so what it adds can
+// be differentiated again; in a first-order pass (an op with a graph rule only) it runs with
+// grad mode off and only the values count.
+template <class T>
+class GraphGradients {
+ public:
+  GraphGradients(Record<T>& record, detail::GraphPass<T>& pass) : r_(record), pass_(pass) {}
+
+  const char* op() const { return r_.op; }
+  std::size_t size() const { return r_.input_count; }
+  Var<T> input(std::size_t i) const { return Var<T>::from_node(r_.inputs[i]); }
+  Var<T> output() const { return Var<T>::from_node(r_.output); }
+  // Whether input i wants a gradient; a rule skips the work for inputs that do not.
+  bool needed(std::size_t i) const;
+  // grad_i += g (g must have input i's shape: a ShapeError naming the op otherwise). A
+  // gradient for an input that wants none is dropped.
+  void add(std::size_t i, const Var<T>& g);
+
+ private:
+  Record<T>& r_;
+  detail::GraphPass<T>& pass_;
 };
 
 template <class T>
@@ -188,6 +240,14 @@ class Tape {
   // std::logic_error when called from inside a backward rule of this tape.
   void backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph);
 
+  // The reverse pass from several roots, each seeded with its seed (of the root's shape; a
+  // tracked seed is differentiated through under create_graph). With `capture` (grad()), only
+  // the values marked `captured` keep their gradient, in their pending / pending_graph,
+  // for the caller to collect; leaves' grad() is left alone. Otherwise leaves accumulate
+  // into grad() (and, under create_graph, grad_graph).
+  void backward(const std::vector<Var<T>>& roots, const std::vector<Var<T>>& seeds,
+                const BackwardOptions& options, bool capture);
+
   // Releases every record (and with them every intermediate no user handle holds).
   void clear();
 
@@ -195,8 +255,16 @@ class Tape {
   // Drops every record whose output only the tape holds, newest first (dropping one releases
   // its inputs, which may leave older records unreachable in turn), then closes the gaps.
   void release_unreachable();
+  void check_root(const detail::Node<T>& root, const Shape& seed_shape) const;
+  // The first-order loop over records [0, top]; pending tensors carry the gradients.
+  void run_raw(std::size_t top, bool retain_graph, bool capture);
+  // The create_graph loop over records [0, top]; pending_graph nodes carry the gradients.
+  void run_graph(std::size_t top, detail::GraphPass<T>& pass);
 
   std::vector<Record<T>> records_;
+  std::vector<Record<T>> aside_;  // records made by a create_graph pass while it runs
+  bool recording_aside_ = false;
+  Tensor<T> scratch_;  // gradients grad() throws away
   std::uint64_t epoch_ = 1;
   std::size_t release_at_ = min_records_before_release;
   const char* running_op_ = nullptr;  // during backward: the op whose rule is running
@@ -211,6 +279,8 @@ bool is_tracked(const detail::Node<T>& n) {
 
 extern template class Gradients<float>;
 extern template class Gradients<double>;
+extern template class GraphGradients<float>;
+extern template class GraphGradients<double>;
 extern template class Tape<float>;
 extern template class Tape<double>;
 

@@ -21,8 +21,14 @@ struct Node {
   Tensor<T> value;
   Tensor<T> grad;     // accumulated gradient: leaves, and intermediates that retain_grad()
   Tensor<T> pending;  // intermediates: gradient being summed during a backward pass
+  // Under create_graph, the gradient being summed, as a tracked value (a node of its own).
+  std::shared_ptr<Node> pending_graph;
+  // Leaves, after a backward pass with create_graph: grad as a value that can be
+  // differentiated again (Var::grad_var).
+  std::shared_ptr<Node> grad_graph;
   bool requires_grad = false;
   bool retains_grad = false;
+  bool captured = false;  // during grad(): one of the values whose gradient is returned
   bool is_leaf = true;
   std::uint64_t epoch = 0;  // recorded nodes: the tape epoch their record belongs to
   std::size_t record = 0;   // recorded nodes: index of their record on that tape
@@ -80,24 +86,39 @@ class Var {
   // Mutable access, for optimisers and gradient clipping between backward() and a step.
   Tensor<T>& grad() { return node_->grad; }
   bool has_grad() const { return node_->grad.defined(); }
+  // The accumulated gradient as a Var: after backward with create_graph, a tracked value that
+  // can be differentiated again; otherwise a constant holding grad() (undefined if none).
+  // An in-place change to grad() after such a pass (clipping, say) is not seen here.
+  Var grad_var() const;
   // Sets the accumulated gradient to zero, keeping its buffer.
   void zero_grad() {
     if (node_->grad.defined()) node_->grad.fill(T(0));
+    node_->grad_graph.reset();
   }
   // Keep this intermediate's gradient in grad() after backward (leaves always keep theirs).
   void retain_grad() { node_->retains_grad = true; }
 
   // Reverse pass from this scalar (one element), seeded with 1.
-  void backward(bool retain_graph = false);
+  void backward(bool retain_graph = false, bool create_graph = false);
   // Reverse pass seeded with an upstream gradient of this value's shape (a vector-Jacobian
   // product). Unless retain_graph, the tape is released afterwards: every value recorded on
   // it becomes a constant, and recording starts afresh.
-  void backward(const Tensor<T>& upstream, bool retain_graph = false);
+  // With create_graph (torch's backward(create_graph=True)), the pass records itself: each
+  // leaf's grad_var() is then a tracked value that can be differentiated again, and the tape
+  // is kept whatever retain_graph says (the new gradients' graph lives on it). Every op on the
+  // way needs a graph form of its rule (detail/backward_rule.hpp); one without throws,
+  // naming the op.
+  void backward(const Tensor<T>& upstream, bool retain_graph = false, bool create_graph = false);
 
   // A new leaf holding a copy of the value, tracking nothing.
   Var detach() const { return Var(node_->value); }
 
   // For the engine and custom ops.
+  static Var from_node(std::shared_ptr<detail::Node<T>> node) {
+    Var v;
+    v.node_ = std::move(node);
+    return v;
+  }
   detail::Node<T>* node() const { return node_.get(); }
   const std::shared_ptr<detail::Node<T>>& node_ptr() const { return node_; }
 
