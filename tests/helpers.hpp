@@ -77,6 +77,16 @@ inline void check_gradients(const tapegrad::GradcheckFunction& f,
   CHECK(r.passed);
 }
 
+// Runs gradgradcheck (the second derivative, through the ops' graph rules) and fails the test
+// with its report when it does not pass.
+inline void check_second_derivatives(const tapegrad::GradcheckFunction& f,
+                                     const std::vector<Tensor<double>>& inputs,
+                                     const tapegrad::GradcheckOptions& options = {}) {
+  const tapegrad::GradcheckResult r = tapegrad::gradgradcheck(f, inputs, {}, options);
+  INFO(r.report);
+  CHECK(r.passed);
+}
+
 // The whole contents of a file (empty if it cannot be read).
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

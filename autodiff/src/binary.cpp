@@ -1,7 +1,9 @@
 #include "tapegrad/autodiff/binary.hpp"
 
 #include "strided.hpp"
+#include "tapegrad/autodiff/elementwise.hpp"
 #include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
 
 namespace tapegrad {
 namespace {
@@ -84,10 +86,28 @@ Var<T> binary_op(const char* name, const Var<T>& a, const Var<T>& b) {
                              py[k + j] = apply<K>(pa[ia + j * step_a], pb[ib + j * step_b]);
                          });
   }
-  return make_op<T>(name, {a, b}, std::move(y), [](const Tensor<T>& gy, Gradients<T>& g) {
-    for (int which = 0; which < 2; ++which)
-      if (g.needed(which)) backward_input<K>(which, gy, g);
-  });
+  return make_op<T>(
+      name, {a, b}, std::move(y),
+      [](const Tensor<T>& gy, Gradients<T>& g) {
+        for (int which = 0; which < 2; ++which)
+          if (g.needed(which)) backward_input<K>(which, gy, g);
+      },
+      [](const Var<T>& gy, GraphGradients<T>& g) {
+        const Var<T> a = g.input(0), b = g.input(1);
+        if (g.needed(0)) {
+          Var<T> ga = gy;
+          if constexpr (K == BinaryKind::mul) ga = gy * b;
+          if constexpr (K == BinaryKind::div) ga = gy / b;
+          g.add(0, sum_to(ga, a.shape()));
+        }
+        if (g.needed(1)) {
+          Var<T> gb = gy;
+          if constexpr (K == BinaryKind::sub) gb = neg(gy);
+          if constexpr (K == BinaryKind::mul) gb = gy * a;
+          if constexpr (K == BinaryKind::div) gb = neg(gy * g.output() / b);
+          g.add(1, sum_to(gb, b.shape()));
+        }
+      });
 }
 
 }  // namespace

@@ -23,8 +23,8 @@ std::vector<Var<T>> grad(const std::vector<Var<T>>& outputs, const std::vector<V
   std::vector<Var<T>> seeds;
   seeds.reserve(outputs.size());
   for (std::size_t k = 0; k < outputs.size(); ++k) {
-    if (!outputs[k].defined()) throw std::invalid_argument("grad: output " + std::to_string(k) +
-                                                           " is undefined");
+    if (!outputs[k].defined())
+      throw std::invalid_argument("grad: output " + std::to_string(k) + " is undefined");
     if (!outputs[k].requires_grad())
       throw std::logic_error("grad: " + describe("output", k, outputs[k]) +
                              " does not require a gradient (no tracked value was used to "
@@ -88,7 +88,7 @@ std::vector<Var<T>> grad(const std::vector<Var<T>>& outputs, const std::vector<V
   return result;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                          \
+#define TAPEGRAD_INSTANTIATE(T)                                                             \
   template std::vector<Var<T>> grad(const std::vector<Var<T>>&, const std::vector<Var<T>>&, \
                                     const std::vector<Var<T>>&, const GradOptions&);
 TAPEGRAD_INSTANTIATE(float)

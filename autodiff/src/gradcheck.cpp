@@ -4,6 +4,10 @@
 #include <random>
 #include <sstream>
 
+#include "tapegrad/autodiff/binary.hpp"
+#include "tapegrad/autodiff/grad.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
+
 namespace tapegrad {
 namespace {
 
@@ -20,7 +24,7 @@ std::string index_string(const Shape& s, std::size_t flat) {
 
 std::string input_name(const GradcheckOptions& o, std::size_t i) {
   std::string s = "input " + std::to_string(i);
-  if (i < o.names.size()) s += " (\"" + o.names[i] + "\")";
+  if (i < o.names.size() && !o.names[i].empty()) s += " (\"" + o.names[i] + "\")";
   return s;
 }
 
@@ -179,6 +183,66 @@ GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor<d
   }
   result.passed = true;
   result.report = "gradcheck passed" + counts.str();
+  return result;
+}
+
+GradcheckResult gradgradcheck(const GradcheckFunction& f, const std::vector<Tensor<double>>& inputs,
+                              const std::vector<Tensor<double>>& grad_outputs,
+                              const GradcheckOptions& o) {
+  const std::size_t n = inputs.size();
+  Shape out_shape;
+  {
+    NoGradGuard no_grad;
+    std::vector<Var<double>> vars(inputs.begin(), inputs.end());
+    out_shape = f(vars).shape();
+  }
+  std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ULL);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  auto random_tensor = [&](const Shape& shape) {
+    Tensor<double> t(shape);
+    for (double& x : t) x = uniform(rng);
+    return t;
+  };
+  GradcheckResult result;
+  if (grad_outputs.size() > 1 ||
+      (grad_outputs.size() == 1 && grad_outputs[0].shape() != out_shape)) {
+    result.report = "gradgradcheck: grad_outputs must hold one tensor of the output's shape " +
+                    out_shape.to_string();
+    return result;
+  }
+  const Tensor<double> v = grad_outputs.empty() ? random_tensor(out_shape) : grad_outputs[0];
+  std::vector<Tensor<double>> weights;
+  for (const Tensor<double>& x : inputs) weights.push_back(random_tensor(x.shape()));
+
+  // Σ_i ⟨w_i, (∂f/∂x_i)ᵀ v⟩ as a function of (x_0, ..., x_{n-1}, v).
+  auto first_order = [&f, &weights, n](const std::vector<Var<double>>& vars) -> Var<double> {
+    const bool outer_tracks = grad_enabled();
+    EnableGradGuard grad_on;
+    std::vector<Var<double>> xs;
+    for (std::size_t i = 0; i < n; ++i)
+      xs.push_back(outer_tracks ? vars[i] : Var<double>::parameter(vars[i].value()));
+    Var<double> y = f(xs);
+    Var<double> total(Tensor<double>::zeros({}));
+    if (!y.requires_grad()) return total;
+    GradOptions options;
+    options.create_graph = outer_tracks;
+    options.retain_graph = outer_tracks;
+    options.allow_unused = true;
+    const std::vector<Var<double>> g = grad(y, xs, {vars[n]}, options);
+    for (std::size_t i = 0; i < n; ++i)
+      if (g[i].defined()) total = total + sum(g[i] * Var<double>(weights[i]));
+    if (!outer_tracks) return Var<double>(total.value());
+    return total;
+  };
+  std::vector<Tensor<double>> all = inputs;
+  all.push_back(v);
+  GradcheckOptions options = o;
+  options.names.resize(n);
+  options.names.push_back("grad_output");
+  result = gradcheck(first_order, all, options);
+  const std::string prefix = "gradcheck";
+  if (result.report.compare(0, prefix.size(), prefix) == 0)
+    result.report = "gradgradcheck" + result.report.substr(prefix.size());
   return result;
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
 
 namespace tapegrad {
 namespace {
@@ -31,8 +32,14 @@ Var<T> empty_product(const char* name, const Var<T>& a, const Var<T>& b, const V
       for (std::size_t k = 0; k < gy.numel(); ++k) gb[k % s.size()] += gy[k];
     }
   };
-  if (bias.defined()) return make_op<T>(name, {a, b, bias}, std::move(out), std::move(backward));
-  return make_op<T>(name, {a, b}, std::move(out), std::move(backward));
+  auto graph = [](const Var<T>& gy, GraphGradients<T>& g) {
+    for (std::size_t i = 0; i < 2; ++i)
+      if (g.needed(i)) g.add(i, Var<T>(Tensor<T>::zeros(g.input(i).shape())));
+    if (g.size() == 3 && g.needed(2)) g.add(2, sum(gy, {0}));
+  };
+  if (bias.defined())
+    return make_op<T>(name, {a, b, bias}, std::move(out), std::move(backward), std::move(graph));
+  return make_op<T>(name, {a, b}, std::move(out), std::move(backward), std::move(graph));
 }
 
 }  // namespace
@@ -53,7 +60,16 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b, Transpose ta, Transpose tb) {
     return empty_product<T>("matmul", a, b, Var<T>(), Tensor<T>::zeros(Shape{m, n}));
   Tensor<T> c(Shape{m, n});
   blas::gemm(ta, tb, m, n, k, T(1), a.value().data(), b.value().data(), T(0), c.data());
-  return make_op<T>("matmul", {a, b}, std::move(c), [=](const Tensor<T>& gc, Gradients<T>& g) {
+  auto graph = [ta, tb](const Var<T>& gc, GraphGradients<T>& g) {
+    const Var<T> a = g.input(0), b = g.input(1);
+    if (g.needed(0))
+      g.add(0,
+            is_t(ta) ? matmul(b, gc, tb, Transpose::yes) : matmul(gc, b, Transpose::no, flip(tb)));
+    if (g.needed(1))
+      g.add(1,
+            is_t(tb) ? matmul(gc, a, Transpose::yes, ta) : matmul(a, gc, flip(ta), Transpose::no));
+  };
+  auto raw = [=](const Tensor<T>& gc, Gradients<T>& g) {
     const T* pa = g.input(0).data();
     const T* pb = g.input(1).data();
     if (g.needed(0)) {
@@ -70,7 +86,8 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b, Transpose ta, Transpose tb) {
       else  // B is [N,K]: gB = gCᵀ · op(A)
         blas::gemm(Transpose::yes, ta, n, k, m, T(1), gc.data(), pa, s.beta(), s.data());
     }
-  });
+  };
+  return make_op<T>("matmul", {a, b}, std::move(c), std::move(raw), std::move(graph));
 }
 
 template <class T>
@@ -121,8 +138,14 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
         for (std::size_t j = 0; j < out; ++j) gb[j] += pg[r * out + j];
     }
   };
-  if (has_bias) return make_op<T>("linear", {x, w, b}, std::move(y), std::move(backward));
-  return make_op<T>("linear", {x, w}, std::move(y), std::move(backward));
+  auto graph = [](const Var<T>& gy, GraphGradients<T>& g) {
+    if (g.needed(0)) g.add(0, matmul(gy, g.input(1)));
+    if (g.needed(1)) g.add(1, matmul(gy, g.input(0), Transpose::yes, Transpose::no));
+    if (g.size() == 3 && g.needed(2)) g.add(2, sum(gy, {0}));
+  };
+  if (has_bias)
+    return make_op<T>("linear", {x, w, b}, std::move(y), std::move(backward), std::move(graph));
+  return make_op<T>("linear", {x, w}, std::move(y), std::move(backward), std::move(graph));
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                               \

@@ -4,7 +4,10 @@
 #include <string>
 
 #include "strided.hpp"
+#include "tapegrad/autodiff/binary.hpp"
+#include "tapegrad/autodiff/elementwise.hpp"
 #include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/reshape.hpp"
 
 namespace tapegrad {
 namespace {
@@ -47,17 +50,24 @@ Var<T> reduce_op(const char* name, const Var<T>& x, const Reduction& r, const Sh
   if (scale != T(1))
     for (T& v : y) v *= scale;
   const Shape kept = r.kept;
-  return make_op<T>(name, {x}, std::move(y), [kept, scale](const Tensor<T>& gy, Gradients<T>& g) {
-    const GradSlot<T> s = g.slot(0);
-    const Shape& xs = g.input(0).shape();
-    if (scale == T(1)) {
-      detail::broadcast_to(gy.data(), kept, s, xs);
-      return;
-    }
-    Tensor<T> scaled(kept);
-    for (std::size_t k = 0; k < gy.numel(); ++k) scaled[k] = gy[k] * scale;
-    detail::broadcast_to(scaled.data(), kept, s, xs);
-  });
+  return make_op<T>(
+      name, {x}, std::move(y),
+      [kept, scale](const Tensor<T>& gy, Gradients<T>& g) {
+        const GradSlot<T> s = g.slot(0);
+        const Shape& xs = g.input(0).shape();
+        if (scale == T(1)) {
+          detail::broadcast_to(gy.data(), kept, s, xs);
+          return;
+        }
+        Tensor<T> scaled(kept);
+        for (std::size_t k = 0; k < gy.numel(); ++k) scaled[k] = gy[k] * scale;
+        detail::broadcast_to(scaled.data(), kept, s, xs);
+      },
+      [kept, scale](const Var<T>& gy, GraphGradients<T>& g) {
+        Var<T> gk = reshape(gy, kept);
+        if (scale != T(1)) gk = mul_scalar(gk, Scalar<T>(scale));
+        g.add(0, expand(gk, g.input(0).shape()));
+      });
 }
 
 Reduction plan_all(const Shape& x) {
@@ -99,7 +109,24 @@ Var<T> mean(const Var<T>& x, const std::vector<long>& axes, bool keep_dims) {
   return reduce_op<T>("mean", x, r, keep_dims ? r.kept : r.dropped, mean_scale<T>(r.count));
 }
 
+template <class T>
+Var<T> sum_to(const Var<T>& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  if (broadcast_shape("sum_to", shape, x.shape()) != x.shape())
+    throw ShapeError("sum_to: shape " + shape.to_string() + " does not broadcast to " +
+                     x.shape().to_string());
+  Tensor<T> y = Tensor<T>::zeros(shape);
+  detail::sum_into(x.value().data(), x.shape(), y.data(), shape);
+  return make_op<T>(
+      "sum_to", {x}, std::move(y),
+      [shape](const Tensor<T>& gy, Gradients<T>& g) {
+        detail::broadcast_to(gy.data(), shape, g.slot(0), g.input(0).shape());
+      },
+      [](const Var<T>& gy, GraphGradients<T>& g) { g.add(0, expand(gy, g.input(0).shape())); });
+}
+
 #define TAPEGRAD_INSTANTIATE(T)                                       \
+  template Var<T> sum_to(const Var<T>&, const Shape&);                \
   template Var<T> sum(const Var<T>&);                                 \
   template Var<T> sum(const Var<T>&, const std::vector<long>&, bool); \
   template Var<T> mean(const Var<T>&);                                \

@@ -5,6 +5,7 @@
 
 #include "strided.hpp"
 #include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
 
 namespace tapegrad {
 
@@ -15,10 +16,13 @@ Var<T> reshape(const Var<T>& x, const Shape& shape) {
                      std::to_string(x.numel()) + " elements) to " + shape.to_string());
   Tensor<T> y = x.value();
   y.reshape_in_place(shape);
-  return make_op<T>("reshape", {x}, std::move(y), [](const Tensor<T>& gy, Gradients<T>& g) {
-    const T* pg = gy.data();
-    g.accumulate(0, [pg](std::size_t k) { return pg[k]; });
-  });
+  return make_op<T>(
+      "reshape", {x}, std::move(y),
+      [](const Tensor<T>& gy, Gradients<T>& g) {
+        const T* pg = gy.data();
+        g.accumulate(0, [pg](std::size_t k) { return pg[k]; });
+      },
+      [](const Var<T>& gy, GraphGradients<T>& g) { g.add(0, reshape(gy, g.input(0).shape())); });
 }
 
 template <class T>
@@ -96,10 +100,14 @@ Var<T> transpose(const Var<T>& x, long axis0, long axis1) {
   std::swap(out[a], out[b]);
   Tensor<T> y(out);
   swap_axes(x.value().data(), s, a, b, GradSlot<T>(y.data(), y.numel(), false));
-  return make_op<T>("transpose", {x}, std::move(y),
-                    [a, b, out](const Tensor<T>& gy, Gradients<T>& g) {
-                      swap_axes(gy.data(), out, a, b, g.slot(0));
-                    });
+  return make_op<T>(
+      "transpose", {x}, std::move(y),
+      [a, b, out](const Tensor<T>& gy, Gradients<T>& g) {
+        swap_axes(gy.data(), out, a, b, g.slot(0));
+      },
+      [a, b](const Var<T>& gy, GraphGradients<T>& g) {
+        g.add(0, transpose(gy, static_cast<long>(a), static_cast<long>(b)));
+      });
 }
 
 template <class T>
@@ -132,9 +140,27 @@ Var<T> flip(const Var<T>& x, long axis) {
   const std::size_t a = normalize_axis("flip", axis, x.shape());
   Tensor<T> y(x.shape());
   reverse_axis(x.value().data(), x.shape(), a, GradSlot<T>(y.data(), y.numel(), false));
-  return make_op<T>("flip", {x}, std::move(y), [a](const Tensor<T>& gy, Gradients<T>& g) {
-    reverse_axis(gy.data(), gy.shape(), a, g.slot(0));
-  });
+  return make_op<T>(
+      "flip", {x}, std::move(y),
+      [a](const Tensor<T>& gy, Gradients<T>& g) {
+        reverse_axis(gy.data(), gy.shape(), a, g.slot(0));
+      },
+      [a](const Var<T>& gy, GraphGradients<T>& g) { g.add(0, flip(gy, static_cast<long>(a))); });
+}
+
+template <class T>
+Var<T> expand(const Var<T>& x, const Shape& shape) {
+  if (detail::broadcast_shapes("expand", x.shape(), shape) != shape)
+    throw ShapeError("expand: shape " + x.shape().to_string() + " does not broadcast to " +
+                     shape.to_string());
+  Tensor<T> y(shape);
+  detail::broadcast_to(x.value().data(), x.shape(), GradSlot<T>(y.data(), y.numel(), false), shape);
+  return make_op<T>(
+      "expand", {x}, std::move(y),
+      [](const Tensor<T>& gy, Gradients<T>& g) {
+        detail::sum_into(gy.data(), gy.shape(), g.slot(0).zeroed(), g.input(0).shape());
+      },
+      [](const Var<T>& gy, GraphGradients<T>& g) { g.add(0, sum_to(gy, g.input(0).shape())); });
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                        \
@@ -143,7 +169,8 @@ Var<T> flip(const Var<T>& x, long axis) {
   template Var<T> flatten(const Var<T>&, long, long);                  \
   template Var<T> transpose(const Var<T>&, long, long);                \
   template Var<T> transpose(const Var<T>&);                            \
-  template Var<T> flip(const Var<T>&, long);
+  template Var<T> flip(const Var<T>&, long);                           \
+  template Var<T> expand(const Var<T>&, const Shape&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

@@ -5,7 +5,11 @@
 #include <limits>
 
 #include "softmax_rows.hpp"
+#include "tapegrad/autodiff/binary.hpp"
+#include "tapegrad/autodiff/elementwise.hpp"
 #include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
+#include "tapegrad/autodiff/reshape.hpp"
 #include "vector_math.hpp"
 
 namespace tapegrad {
@@ -45,7 +49,12 @@ Var<T> softmax(const Var<T>& x, long axis) {
     const T inv = T(1) / s;
     for (std::size_t j = 0; j < rows.n; ++j) py[b + j * st] *= inv;
   });
-  return make_op<T>("softmax", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
+  const long a = static_cast<long>(normalize_axis("softmax", axis, x.shape()));
+  auto graph = [a](const Var<T>& gy, GraphGradients<T>& g) {  // y ⊙ (gy − Σ_axis gy ⊙ y)
+    const Var<T> y = g.output();
+    g.add(0, y * (gy - sum(gy * y, {a}, true)));
+  };
+  auto raw = [rows](const Tensor<T>& g, Gradients<T>& gr) {
     const T* p = gr.output().data();
     const T* pg = g.data();
     const GradSlot<T> slot = gr.slot(0);
@@ -58,7 +67,8 @@ Var<T> softmax(const Var<T>& x, long axis) {
         slot.put(k, v);
       }
     });
-  });
+  };
+  return make_op<T>("softmax", {x}, std::move(y), std::move(raw), std::move(graph));
 }
 
 template <class T>
@@ -73,7 +83,11 @@ Var<T> log_softmax(const Var<T>& x, long axis) {
     const T shift = m + std::log(s);
     for (std::size_t j = 0; j < rows.n; ++j) py[b + j * st] = px[b + j * st] - shift;
   });
-  return make_op<T>("log_softmax", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
+  const long a = static_cast<long>(normalize_axis("log_softmax", axis, x.shape()));
+  auto graph = [a](const Var<T>& gy, GraphGradients<T>& g) {  // gy − e^y Σ_axis gy
+    g.add(0, gy - exp(g.output()) * sum(gy, {a}, true));
+  };
+  auto raw = [rows](const Tensor<T>& g, Gradients<T>& gr) {
     const T* ly = gr.output().data();
     const T* pg = g.data();
     const GradSlot<T> slot = gr.slot(0);
@@ -86,7 +100,8 @@ Var<T> log_softmax(const Var<T>& x, long axis) {
         slot.put(k, v);
       }
     });
-  });
+  };
+  return make_op<T>("log_softmax", {x}, std::move(y), std::move(raw), std::move(graph));
 }
 
 template <class T>
@@ -107,7 +122,12 @@ Var<T> logsumexp(const Var<T>& x, long axis, bool keep_dims) {
     const std::size_t o = b / (rows.n * rows.inner), i = b % rows.inner;
     y[o * rows.inner + i] = m + std::log(sum);
   });
-  return make_op<T>("logsumexp", {x}, std::move(y), [rows](const Tensor<T>& g, Gradients<T>& gr) {
+  Shape kept = s;
+  kept[a] = 1;
+  auto graph = [kept](const Var<T>& gy, GraphGradients<T>& g) {  // gy ⊙ e^(x − y)
+    g.add(0, reshape(gy, kept) * exp(g.input(0) - reshape(g.output(), kept)));
+  };
+  auto raw = [rows](const Tensor<T>& g, Gradients<T>& gr) {
     const T* px = gr.input(0).data();
     const T* py = gr.output().data();
     const GradSlot<T> slot = gr.slot(0);
@@ -119,7 +139,8 @@ Var<T> logsumexp(const Var<T>& x, long axis, bool keep_dims) {
         slot.put(k, v);
       }
     });
-  });
+  };
+  return make_op<T>("logsumexp", {x}, std::move(y), std::move(raw), std::move(graph));
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                     \

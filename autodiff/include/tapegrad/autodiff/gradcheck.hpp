@@ -50,4 +50,15 @@ using GradcheckFunction = std::function<Var<double>(const std::vector<Var<double
 GradcheckResult gradcheck(const GradcheckFunction& f, const std::vector<Tensor<double>>& inputs,
                           const GradcheckOptions& options = {});
 
+// Checks f's second derivative: the graph rules of the ops f uses (op.hpp), as
+// torch.autograd.gradgradcheck does. With v = grad_outputs (drawn at random from the seed
+// when empty), the gradients g_i(x, v) = (∂f/∂x_i)ᵀ v are computed with create_graph, and
+// gradcheck compares the derivatives of Σ_i ⟨w_i, g_i(x, v)⟩ (w_i fixed random tensors) with
+// respect to every input and to v against central differences of the first-order gradients.
+// The report is gradcheck's, naming the input ("grad_output" for v), the worst multi-index,
+// analytic and numeric values and the tolerances.
+GradcheckResult gradgradcheck(const GradcheckFunction& f, const std::vector<Tensor<double>>& inputs,
+                              const std::vector<Tensor<double>>& grad_outputs = {},
+                              const GradcheckOptions& options = {});
+
 }  // namespace tapegrad

@@ -83,8 +83,8 @@ Var<T> make_op(const char* name, std::initializer_list<Var<T>> inputs, Tensor<T>
 // make_op with both forms of the rule: `raw` for first-order passes, `graph` under
 // create_graph.
 template <class T, class Raw, class Graph>
-Var<T> make_op(const char* name, std::initializer_list<Var<T>> inputs, Tensor<T> output,
-               Raw&& raw, Graph&& graph) {
+Var<T> make_op(const char* name, std::initializer_list<Var<T>> inputs, Tensor<T> output, Raw&& raw,
+               Graph&& graph) {
   static_assert(detail::is_raw_rule<std::decay_t<Raw>, T>,
                 "make_op: the first rule takes (const Tensor<T>&, Gradients<T>&)");
   static_assert(detail::is_graph_rule<std::decay_t<Graph>, T>,

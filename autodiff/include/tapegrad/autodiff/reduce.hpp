@@ -27,6 +27,12 @@ Var<T> mean(const Var<T>& x);
 template <class T>
 Var<T> mean(const Var<T>& x, const std::vector<long>& axes, bool keep_dims = false);
 
+// x summed down to `shape`, which must broadcast to x's shape (torch's sum_to_size): the
+// adjoint of broadcasting, summing over the axes `shape` lacks or has as 1. Returns x itself
+// when the shapes are equal.  gx = expand(gy, x.shape()).
+template <class T>
+Var<T> sum_to(const Var<T>& x, const Shape& shape);
+
 // The index of the largest of row[0], …, row[n − 1], the first on ties; a NaN counts as larger
 // than every number (the first NaN wins), as in PyTorch's argmax. n must be positive. For
 // predictions: argmax(logits.data() + i·K, K) is sample i's class.

@@ -25,6 +25,11 @@ Var<T> transpose(const Var<T>& x, long axis0, long axis1);
 template <class T>
 Var<T> transpose(const Var<T>& x);
 
+// x broadcast to `shape` (NumPy's rules: x's shape must broadcast to it), copied (torch's
+// expand, without the view).  gx = sum_to(gy, x.shape()).
+template <class T>
+Var<T> expand(const Var<T>& x, const Shape& shape);
+
 // Reverses x along one axis: y[…, i, …] = x[…, n − 1 − i, …].  gx = flip(gy) (a permutation's
 // adjoint is its inverse, and flip is its own inverse). conv1d(x, flip(w, -1)) is a true
 // convolution.

@@ -54,6 +54,18 @@ class NoGradGuard {
   bool previous_;
 };
 
+// While alive, ops record again even inside a NoGradGuard (torch.enable_grad).
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : previous_(detail::grad_mode_enabled) { detail::grad_mode_enabled = true; }
+  ~EnableGradGuard() { detail::grad_mode_enabled = previous_; }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 template <class T>
 class Var {
  public:

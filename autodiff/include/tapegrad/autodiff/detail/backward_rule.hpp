@@ -91,8 +91,8 @@ class BackwardRule {
   using RawCall = void (*)(void*, const Tensor<T>&, Gradients<T>&);
   using GraphCall = void (*)(void*, const Var<T>&, GraphGradients<T>&);
   struct Ops {
-    RawCall raw;      // null without a raw form
-    GraphCall graph;  // null without a graph form
+    RawCall raw;                                  // null without a raw form
+    GraphCall graph;                              // null without a graph form
     void (*move)(void* dst, void* src) noexcept;  // move-constructs dst, destroys src
     void (*destroy)(void*) noexcept;
     bool on_heap;
