@@ -1,6 +1,7 @@
 // Everything in tapegrad: tensors, the tape, the ops, the custom-op API and gradcheck.
 #pragma once
 
+#include "tapegrad/autodiff/functional.hpp"
 #include "tapegrad/autodiff/grad.hpp"
 #include "tapegrad/autodiff/gradcheck.hpp"
 #include "tapegrad/autodiff/op.hpp"
