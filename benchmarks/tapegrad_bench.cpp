@@ -131,6 +131,35 @@ void mlp_step(benchmark::State& state, std::vector<std::size_t> sizes, std::size
   train_step(state, *model, random_tensor({batch, sizes[0]}, 9), random_labels(batch, 10), flop);
 }
 
+// ---- mlp-fashion-grad / -hvp: the gradient of the mlp-fashion loss with respect to every
+// parameter, and one Hessian-vector product H v of that loss (v random, one tensor per
+// parameter): a create_graph pass, then a reverse pass through it.
+void mlp_fashion_derivative(benchmark::State& state, bool hvp) {
+  nn::Generator g(0);
+  auto model = nn::mlp<float>({784, 256, 128, 10}, nn::Activation::relu, g);
+  const Tensor<float> x = random_tensor({64, 784}, 9);
+  const std::vector<std::int64_t> y = random_labels(64, 10);
+  const std::vector<Var<float>> params = model->parameters();
+  std::vector<Var<float>> v;
+  for (std::size_t i = 0; i < params.size(); ++i)
+    v.emplace_back(random_tensor(params[i].shape(), 20 + i));
+  GradOptions keep;
+  keep.create_graph = true;
+  float sink = 0;
+  run(state, [&] {
+    const Var<float> loss = softmax_cross_entropy((*model)(Var<float>(x)), y);
+    if (!hvp) {
+      sink += grad(loss, params)[0].value()[0];
+      return;
+    }
+    const std::vector<Var<float>> gr = grad(loss, params, {}, keep);
+    Var<float> inner = sum(gr[0] * v[0]);
+    for (std::size_t i = 1; i < gr.size(); ++i) inner = inner + sum(gr[i] * v[i]);
+    sink += grad(inner, params)[0].value()[0];
+  });
+  benchmark::DoNotOptimize(sink);
+}
+
 void cnn_step(benchmark::State& state) {
   nn::Generator g(0);
   auto model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g);
@@ -240,6 +269,10 @@ void register_all() {
   benchmark::RegisterBenchmark("mlp-wide", mlp_step, std::vector<std::size_t>{784, 1024, 1024, 10},
                                256, 2.86e9)
       ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("mlp-fashion-grad", mlp_fashion_derivative, false)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("mlp-fashion-hvp", mlp_fashion_derivative, true)
+      ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("conv1d-fwd", conv_bench, false)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("conv1d-fwdbwd", conv_bench, true)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("cnn-fashion", cnn_step)->Unit(benchmark::kMicrosecond);

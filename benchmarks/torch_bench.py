@@ -99,6 +99,19 @@ def workloads():
         w[name] = train_step(model, rand(batch, sizes[0]), labels(batch),
                              torch.optim.SGD(model.parameters(), lr=0.1))
 
+    # mlp-fashion-grad / -hvp: the loss's gradient with respect to every parameter, and one
+    # Hessian-vector product with torch.autograd.functional.hvp (v random).
+    model = mlp([784, 256, 128, 10])
+    xh, yh = rand(64, 784), labels(64)
+    names = [n for n, _ in model.named_parameters()]
+    params = tuple(p.detach().requires_grad_() for p in model.parameters())
+    vh = tuple(rand(*p.shape) for p in params)
+    def loss_of(*ps):
+        out = torch.nn.utils.stateless.functional_call(model, dict(zip(names, ps)), (xh,))
+        return F.cross_entropy(out, yh)
+    w["mlp-fashion-grad"] = lambda: torch.autograd.grad(loss_of(*params), params)
+    w["mlp-fashion-hvp"] = lambda: torch.autograd.functional.hvp(loss_of, params, vh)
+
     conv = nn.Conv1d(16, 32, 5, padding=2)
     xc = rand(32, 16, 256)
     def conv_fwd():
