@@ -5,7 +5,7 @@
 // The cases:
 //   penalty  a gradient-penalty step: f(x) = linear(tanh(linear(x, W1, b1)), W2, b2), loss =
 //            mean(f²) + ½ mean(Σ_j (∂Σf/∂x)²) + mean(log_softmax(f)); the parameters' gradients.
-//   hvp      H v of mean(logsumexp(f) − f[:, 0]·…) with respect to all parameters (v random).
+//   hvp      H v of mean(logsumexp(f)) − mean(f³) with respect to all parameters (v random).
 //   pinn     u(x) = linear(tanh(linear(x, W1, b1)), W3, b3) on x of shape [n, 1]; loss =
 //            mean((u″ − g)²) with u″ from two create_graph passes; the parameters' gradients
 //            (third derivatives of the network).
