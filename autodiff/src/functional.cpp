@@ -67,6 +67,14 @@ void check_shapes(const char* fn, const char* what, const std::vector<Var<T>>& v
                        ", input " + std::to_string(i) + " has shape " + xs[i].shape().to_string());
 }
 
+// 1 at flat index k, 0 elsewhere.
+template <class T>
+Var<T> one_hot(const Shape& shape, std::size_t k) {
+  Tensor<T> t = Tensor<T>::zeros(shape);
+  t[k] = T(1);
+  return Var<T>(std::move(t));
+}
+
 template <class T>
 void require_scalar(const char* fn, const Var<T>& y) {
   if (y.numel() != 1)
@@ -116,9 +124,7 @@ Var<T> stack_rows(const std::vector<Var<T>>& rows, const Shape& row_shape, const
   }
   Var<T> out(Tensor<T>::zeros(Shape{m, n}));
   for (std::size_t k = 0; k < m; ++k) {
-    Tensor<T> column = Tensor<T>::zeros(Shape{m, 1});
-    column[k] = T(1);
-    out = out + Var<T>(std::move(column)) * reshape(rows[k], Shape{1, n});
+    out = out + one_hot<T>(Shape{m, 1}, k) * reshape(rows[k], Shape{1, n});
   }
   return reshape(out, stacked);
 }
@@ -180,9 +186,7 @@ std::vector<Var<T>> jacobian(const Function<T>& f, const std::vector<Var<T>>& in
   const Var<T> y = f(xs);
   std::vector<std::vector<Var<T>>> rows(xs.size());
   for (std::size_t k = 0; k < y.numel(); ++k) {
-    Tensor<T> seed = Tensor<T>::zeros(y.shape());
-    seed[k] = T(1);
-    std::vector<Var<T>> g = gradients(y, xs, Var<T>(std::move(seed)), create_graph);
+    std::vector<Var<T>> g = gradients(y, xs, one_hot<T>(y.shape(), k), create_graph);
     for (std::size_t i = 0; i < xs.size(); ++i) rows[i].push_back(std::move(g[i]));
   }
   std::vector<Var<T>> result;
@@ -204,9 +208,7 @@ std::vector<std::vector<Var<T>>> hessian(const Function<T>& f, const std::vector
   for (std::size_t i = 0; i < xs.size(); ++i) {
     std::vector<std::vector<Var<T>>> rows(xs.size());
     for (std::size_t k = 0; k < g[i].numel(); ++k) {
-      Tensor<T> seed = Tensor<T>::zeros(g[i].shape());
-      seed[k] = T(1);
-      std::vector<Var<T>> h = gradients(g[i], xs, Var<T>(std::move(seed)), create_graph);
+      std::vector<Var<T>> h = gradients(g[i], xs, one_hot<T>(g[i].shape(), k), create_graph);
       for (std::size_t j = 0; j < xs.size(); ++j) rows[j].push_back(std::move(h[j]));
     }
     for (std::size_t j = 0; j < xs.size(); ++j)

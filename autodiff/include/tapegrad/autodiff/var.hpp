@@ -42,28 +42,31 @@ inline bool grad_enabled() {
   return detail::grad_mode_enabled;
 }
 
-// While alive, ops record nothing and their outputs require no gradient: cheap evaluation.
-class NoGradGuard {
+// While alive, grad mode is `on` or off on this thread (torch.set_grad_enabled); the previous
+// mode comes back at the end of the scope.
+class SetGradEnabled {
  public:
-  NoGradGuard() : previous_(detail::grad_mode_enabled) { detail::grad_mode_enabled = false; }
-  ~NoGradGuard() { detail::grad_mode_enabled = previous_; }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit SetGradEnabled(bool on) : previous_(detail::grad_mode_enabled) {
+    detail::grad_mode_enabled = on;
+  }
+  ~SetGradEnabled() { detail::grad_mode_enabled = previous_; }
+  SetGradEnabled(const SetGradEnabled&) = delete;
+  SetGradEnabled& operator=(const SetGradEnabled&) = delete;
 
  private:
   bool previous_;
 };
 
-// While alive, ops record again even inside a NoGradGuard (torch.enable_grad).
-class EnableGradGuard {
+// While alive, ops record nothing and their outputs require no gradient: cheap evaluation.
+class NoGradGuard : public SetGradEnabled {
  public:
-  EnableGradGuard() : previous_(detail::grad_mode_enabled) { detail::grad_mode_enabled = true; }
-  ~EnableGradGuard() { detail::grad_mode_enabled = previous_; }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+  NoGradGuard() : SetGradEnabled(false) {}
+};
 
- private:
-  bool previous_;
+// While alive, ops record again even inside a NoGradGuard (torch.enable_grad).
+class EnableGradGuard : public SetGradEnabled {
+ public:
+  EnableGradGuard() : SetGradEnabled(true) {}
 };
 
 template <class T>
