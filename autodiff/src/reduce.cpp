@@ -49,25 +49,29 @@ Var<T> reduce_op(const char* name, const Var<T>& x, const Reduction& r, const Sh
   detail::sum_into(x.value().data(), x.shape(), y.data(), r.kept);
   if (scale != T(1))
     for (T& v : y) v *= scale;
-  const Shape kept = r.kept;
-  return make_op<T>(
-      name, {x}, std::move(y),
-      [kept, scale](const Tensor<T>& gy, Gradients<T>& g) {
-        const GradSlot<T> s = g.slot(0);
-        const Shape& xs = g.input(0).shape();
-        if (scale == T(1)) {
-          detail::broadcast_to(gy.data(), kept, s, xs);
-          return;
-        }
-        Tensor<T> scaled(kept);
-        for (std::size_t k = 0; k < gy.numel(); ++k) scaled[k] = gy[k] * scale;
-        detail::broadcast_to(scaled.data(), kept, s, xs);
-      },
-      [kept, scale](const Var<T>& gy, GraphGradients<T>& g) {
-        Var<T> gk = reshape(gy, kept);
-        if (scale != T(1)) gk = mul_scalar(gk, Scalar<T>(scale));
-        g.add(0, expand(gk, g.input(0).shape()));
-      });
+  // One object for both forms of the rule, so that `kept` is stored once and the rule fits in
+  // the record without a heap allocation.
+  struct Rule {
+    Shape kept;
+    T scale;
+    void operator()(const Tensor<T>& gy, Gradients<T>& g) const {
+      const GradSlot<T> s = g.slot(0);
+      const Shape& xs = g.input(0).shape();
+      if (scale == T(1)) {
+        detail::broadcast_to(gy.data(), kept, s, xs);
+        return;
+      }
+      Tensor<T> scaled(kept);
+      for (std::size_t k = 0; k < gy.numel(); ++k) scaled[k] = gy[k] * scale;
+      detail::broadcast_to(scaled.data(), kept, s, xs);
+    }
+    void operator()(const Var<T>& gy, GraphGradients<T>& g) const {
+      Var<T> gk = reshape(gy, kept);
+      if (scale != T(1)) gk = mul_scalar(gk, Scalar<T>(scale));
+      g.add(0, expand(gk, g.input(0).shape()));
+    }
+  };
+  return make_op<T>(name, {x}, std::move(y), Rule{r.kept, scale});
 }
 
 Reduction plan_all(const Shape& x) {
