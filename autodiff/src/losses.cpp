@@ -323,11 +323,14 @@ Var<T> keep_or(const Var<T>& v, Keep keep, T other) {
 }
 
 // max(ln v, −100) (binary_cross_entropy's clamped log) with ops: ln v where that is at least
-// −100; elsewhere ln of the constant e^−100 (derivative 0, and no infinite 1/v on the way).
+// −100; elsewhere ln 1 + (−100), constant (derivative 0, and no infinite 1/v on the way).
 template <class T>
 Var<T> clamped_log_graph(const Var<T>& v) {
-  return log(keep_or(
-      v, [](T a) { return std::log(a) >= T(-100); }, static_cast<T>(std::exp(-100.0))));
+  auto unclamped = [](T a) { return std::log(a) >= T(-100); };
+  Tensor<T> floor(v.shape());
+  for (std::size_t k = 0; k < floor.numel(); ++k)
+    floor[k] = unclamped(v.value()[k]) ? T(0) : T(-100);
+  return log(keep_or(v, unclamped, T(1))) + Var<T>(std::move(floor));
 }
 
 }  // namespace

@@ -278,3 +278,19 @@ TEST_CASE("gradgradcheck: batch_norm, batch_norm_eval and layer_norm, with and w
   CHECK_SECOND([eps](const auto& in) { return layer_norm(in[0], {4}, {}, {}, eps); },
                {Tensor<double>::zeros({0, 4})});
 }
+
+TEST_CASE("gradgradcheck: binary_cross_entropy's graph rule keeps the clamps at p = 0 and 1") {
+  // Central differences cannot step outside [0, 1]: compare the graph rule's gradients with the
+  // raw rule's, and check that the second derivatives stay finite at the clamps.
+  const Tensor<double> p({4}, {0.0, 1.0, 0.5, 1e-300});
+  const Tensor<double> y({4}, {0.3, 0.6, 1.0, 0.2});
+  Var<double> pv(p, true), yv(y, true);
+  const std::vector<Var<double>> raw = grad(binary_cross_entropy(pv, yv), {pv, yv});
+  GradOptions keep;
+  keep.create_graph = true;
+  const std::vector<Var<double>> graph = grad(binary_cross_entropy(pv, yv), {pv, yv}, {}, keep);
+  for (std::size_t i = 0; i < 2; ++i) test::check_close(graph[i].value(), raw[i].value(), 1e-15);
+  const std::vector<Var<double>> second = grad(sum(graph[0]) + sum(graph[1]), {pv, yv});
+  for (const Var<double>& s : second)
+    for (double v : s.value()) CHECK(std::isfinite(v));
+}
