@@ -96,12 +96,6 @@ Var<T> element_scales(const Var<T>& g, Reduction r, T count, const Shape& shape)
   return r == Reduction::mean ? mul_scalar(all, Scalar<T>(T(1) / count)) : all;
 }
 
-// A constant tensor of x's shape with f(x[k], y[k]) at each element.
-template <class T, class F>
-Var<T> constant_of(const Var<T>& x, const Var<T>& y, F f) {
-  return Var<T>(detail::factors(x, y, f));
-}
-
 // An elementwise loss ℓ(x, y) with ∂ℓ/∂x and ∂ℓ/∂y, reduced over all elements; mean divides by
 // `count`, the element count unless given (0 for empty inputs: the mean is NaN, as PyTorch).
 //
@@ -398,19 +392,21 @@ T smooth_l1_slope(T d, T beta) {
 }
 
 // s ⊙ slope(d) with ops, for d = x − y (or y − x: `swapped`): inside |d| < β the slope is
-// (height/β)·d, outside ±height by the sign of d (−height at d = 0), as smooth_l1_slope.
+// (height/β)·d, outside ±height by the sign of d (−height at d = 0), as smooth_l1_slope; a NaN
+// d gives NaN (inside, or a NaN factor when β = 0 leaves no inside).
 template <class T>
 Var<T> piecewise_slope(const Var<T>& s, const Var<T>& d, const Var<T>& x, const Var<T>& y, T beta,
                        T height, bool swapped) {
   auto diff = [swapped](T a, T b) { return swapped ? b - a : a - b; };
   Tensor<T> outside = detail::factors(x, y, [&](T a, T b) {
     const T v = diff(a, b);
-    return std::abs(v) >= beta ? (v > 0 ? height : -height) : T(0);
+    if (std::abs(v) >= beta) return v > 0 ? height : -height;
+    return beta > 0 ? T(0) : v;  // β = 0: only a NaN v is not outside
   });
   Var<T> result = detail::scale_by_factors(s, std::move(outside));
-  if (beta > 0) {  // β = 0: no inside
+  if (beta > 0) {
     Tensor<T> inside =
-        detail::factors(x, y, [&](T a, T b) { return std::abs(diff(a, b)) < beta ? T(1) : T(0); });
+        detail::factors(x, y, [&](T a, T b) { return std::abs(diff(a, b)) >= beta ? T(0) : T(1); });
     result = result + detail::scale_by_factors(mul_scalar(s * d, Scalar<T>(height / beta)),
                                                std::move(inside));
   }

@@ -1,7 +1,9 @@
 // The graph rules of the network ops (conv1d, pooling, losses, normalisation), checked by
 // gradgradcheck in double over their options; and third derivatives of conv1d and pooling,
 // whose gradients are themselves ops with graph rules.
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "helpers.hpp"
@@ -293,4 +295,33 @@ TEST_CASE("gradgradcheck: binary_cross_entropy's graph rule keeps the clamps at 
   const std::vector<Var<double>> second = grad(sum(graph[0]) + sum(graph[1]), {pv, yv});
   for (const Var<double>& s : second)
     for (double v : s.value()) CHECK(std::isfinite(v));
+}
+
+TEST_CASE("gradgradcheck: piecewise losses' graph rules match the raw rules at kinks and NaN") {
+  // d = x − y: 0, inside and outside β, NaN.
+  const Tensor<double> x({5}, {1.0, 0.25, 3.0, -2.0, std::nan("")});
+  const Tensor<double> y({5}, {1.0, 0.0, 0.0, 0.5, 0.0});
+  using Loss = std::function<Var<double>(const Var<double>&, const Var<double>&)>;
+  const std::vector<std::pair<const char*, Loss>> losses = {
+      {"l1", [](const auto& a, const auto& b) { return l1_loss(a, b, Reduction::sum); }},
+      {"smooth_l1 beta 0",
+       [](const auto& a, const auto& b) { return smooth_l1_loss(a, b, Reduction::sum, 0.0); }},
+      {"smooth_l1 beta 1",
+       [](const auto& a, const auto& b) { return smooth_l1_loss(a, b, Reduction::sum, 1.0); }},
+      {"huber", [](const auto& a, const auto& b) { return huber_loss(a, b, Reduction::sum, 1.0); }},
+  };
+  for (const auto& [name, loss] : losses) {
+    INFO(name);
+    Var<double> xv(x, true), yv(y, true);
+    const std::vector<Var<double>> raw = grad(loss(xv, yv), {xv, yv});
+    GradOptions keep;
+    keep.create_graph = true;
+    const std::vector<Var<double>> graph = grad(loss(xv, yv), {xv, yv}, {}, keep);
+    for (std::size_t i = 0; i < 2; ++i)
+      for (std::size_t k = 0; k < x.numel(); ++k) {
+        INFO("input " << i << ", element " << k);
+        const double r = raw[i].value()[k], g = graph[i].value()[k];
+        CHECK((std::isnan(r) ? std::isnan(g) : r == g));
+      }
+  }
 }
