@@ -325,3 +325,43 @@ TEST_CASE("gradgradcheck: piecewise losses' graph rules match the raw rules at k
       }
   }
 }
+
+namespace {
+
+// A small network of every op above: conv1d → batch_norm → relu → max_pool1d → avg_pool1d →
+// layer_norm → linear → softmax cross-entropy.
+template <class T>
+Var<T> small_network(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Var<T>& v) {
+  const Var<T> h = max_pool1d(relu(batch_norm(conv1d(x, w, b, 1, 1), Var<T>(), Var<T>(), 0.1)), 2);
+  const Var<T> a = layer_norm(flatten(avg_pool1d(h, 2, 1), 1), Shape{4}, Var<T>(), Var<T>(), 0.1);
+  return softmax_cross_entropy(linear(a, v), std::vector<std::int64_t>{0, 2, 1});
+}
+
+}  // namespace
+
+TEST_CASE("gradgradcheck: a network of conv, norm, pooling and a loss, in double and float") {
+  const Tensor<double> x = test::random_tensor({3, 2, 7}, 471);
+  const Tensor<double> w = test::random_tensor({2, 2, 3}, 472);
+  const Tensor<double> b = test::random_tensor({2}, 473);
+  const Tensor<double> v = test::random_tensor({3, 4}, 474);
+  CHECK_SECOND([](const auto& in) { return small_network(in[0], in[1], in[2], in[3]); },
+               {x, w, b, v});
+  // The gradient penalty ‖∂L/∂x‖² differentiated with respect to the weights, in both types.
+  auto penalty_gradient = [&](auto zero) {
+    using T = decltype(zero);
+    auto cast = [](const Tensor<double>& t) {
+      Tensor<T> out(t.shape());
+      for (std::size_t k = 0; k < t.numel(); ++k) out[k] = static_cast<T>(t[k]);
+      return out;
+    };
+    Var<T> xv(cast(x), true), wv(cast(w), true), bv(cast(b), true), vv(cast(v), true);
+    GradOptions keep;
+    keep.create_graph = true;
+    const Var<T> gx = grad(small_network(xv, wv, bv, vv), {xv}, {}, keep)[0];
+    return grad(sum(gx * gx), {wv})[0].value();
+  };
+  const Tensor<double> exact = penalty_gradient(0.0);
+  const Tensor<float> single = penalty_gradient(0.0f);
+  for (std::size_t k = 0; k < exact.numel(); ++k)
+    CHECK(single[k] == doctest::Approx(exact[k]).epsilon(1e-3).scale(1e-2));
+}
