@@ -9,7 +9,8 @@
 //   Dx(gy, w)  with gradient u:   g_gy = C(u, w),  gw = Dw(gy, u);
 //   Dw(gy, x)  with gradient v:   g_gy = C(x, v),  gx = Dx(gy, v).
 // Each op computes its value and its raw gradients with conv1d's kernels (conv_direct.hpp,
-// conv_im2col.hpp) and its graph gradients with the three ops. docs/derivations.md#conv1d.
+// conv_im2col.hpp) and its graph gradients with the three ops.
+// Derivations: docs/derivations.md#conv1d-double-backward.
 #pragma once
 
 #include "conv_geometry.hpp"
