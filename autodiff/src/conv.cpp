@@ -6,8 +6,10 @@
 
 #include "conv_direct.hpp"
 #include "conv_geometry.hpp"
+#include "conv_grad.hpp"
 #include "conv_im2col.hpp"
 #include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
 
 namespace tapegrad {
 
@@ -87,6 +89,15 @@ void bias_gradient(const detail::ConvGeometry& g, const T* gy, const GradSlot<T>
       gb[o] += detail::sum_contiguous(gy + (s * g.c_out + o) * g.l_out, g.l_out);
 }
 
+// conv1d's graph rule: gx = Dx(gy, w), gw = Dw(gy, x) (conv_grad.hpp: differentiable ops
+// whose gradients are conv1d's correlation and each other), gb = Σ_n Σ_t gy.
+template <class T>
+void graph_gradients(const detail::ConvGeometry& g, const Var<T>& gy, GraphGradients<T>& gr) {
+  if (gr.needed(0)) gr.add(0, detail::conv1d_input_grad(gy, gr.input(1), g));
+  if (gr.needed(1)) gr.add(1, detail::conv1d_weight_grad(gy, gr.input(0), g));
+  if (gr.size() == 3 && gr.needed(2)) gr.add(2, sum(gy, {0, 2}));
+}
+
 // No samples or no input channels: no products of x and w at all (the kernels' blocking would
 // divide by zero). y = b broadcast (0 without a bias); gx and gw are zero (gx is empty, gw too
 // when C_in = 0; with N = 0 gw is a sum over no samples); gb[o] = Σ_s Σ_t gy[s, o, t].
@@ -97,13 +108,18 @@ Var<T> conv1d_without_products(const detail::ConvGeometry& g, const Var<T>& x, c
   for (std::size_t s = 0; s < g.n; ++s)
     for (std::size_t o = 0; o < g.c_out; ++o)
       std::fill_n(y.data() + (s * g.c_out + o) * g.l_out, g.l_out, has_bias ? b.value()[o] : T(0));
-  auto backward = [g, has_bias](const Tensor<T>& gy, Gradients<T>& gr) {
-    for (std::size_t i = 0; i < 2; ++i)
-      if (gr.needed(i)) gr.accumulate(i, [](std::size_t) { return T(0); });
-    if (has_bias && gr.needed(2)) bias_gradient(g, gy.data(), gr.slot(2));
+  struct Rule {
+    detail::ConvGeometry g;
+    bool has_bias;
+    void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
+      for (std::size_t i = 0; i < 2; ++i)
+        if (gr.needed(i)) gr.accumulate(i, [](std::size_t) { return T(0); });
+      if (has_bias && gr.needed(2)) bias_gradient(g, gy.data(), gr.slot(2));
+    }
+    void operator()(const Var<T>& gy, GraphGradients<T>& gr) { graph_gradients(g, gy, gr); }
   };
-  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), std::move(backward));
-  return make_op<T>("conv1d", {x, w}, std::move(y), std::move(backward));
+  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), Rule{g, has_bias});
+  return make_op<T>("conv1d", {x, w}, std::move(y), Rule{g, has_bias});
 }
 
 }  // namespace
@@ -124,34 +140,42 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
     detail::forward_direct(g, x.value().data(), w.value().data(), bias, y.data());
   else
     detail::forward_im2col(g, x.value().data(), w.value().data(), bias, y.data());
-  auto backward = [g, span, has_bias](const Tensor<T>& gy, Gradients<T>& gr) {
-    const bool direct_w = detail::direct_pays(g.stride, g.l_out, span);
-    const bool direct_x = detail::direct_pays(g.stride, g.length, span);
-    Tensor<T> gout;  // gy in the im2col layout, made only if the im2col path needs it
-    if ((gr.needed(1) && !direct_w) || (gr.needed(0) && !direct_x))
-      gout = detail::gemm_layout(g, gy.data());
-    if (gr.needed(1)) {
-      const GradSlot<T> slot = gr.slot(1);
-      if (direct_w) {
-        const bool bias_too = has_bias && gr.needed(2);
-        const GradSlot<T> bias_slot = bias_too ? gr.slot(2) : GradSlot<T>(nullptr, 0, false);
-        detail::weight_gradient_direct(g, gr.input(0).data(), gy.data(), slot,
-                                       bias_too ? &bias_slot : nullptr);
-      } else {
-        detail::weight_gradient_im2col(g, gr.input(0).data(), gout, slot);
+  // Both forms of the rule in one object (a raw lambda beside a graph lambda would not fit
+  // in the record's inline storage).
+  struct Rule {
+    detail::ConvGeometry g;
+    std::size_t span;
+    bool has_bias;
+    void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
+      const bool direct_w = detail::direct_pays(g.stride, g.l_out, span);
+      const bool direct_x = detail::direct_pays(g.stride, g.length, span);
+      Tensor<T> gout;  // gy in the im2col layout, made only if the im2col path needs it
+      if ((gr.needed(1) && !direct_w) || (gr.needed(0) && !direct_x))
+        gout = detail::gemm_layout(g, gy.data());
+      if (gr.needed(1)) {
+        const GradSlot<T> slot = gr.slot(1);
+        if (direct_w) {
+          const bool bias_too = has_bias && gr.needed(2);
+          const GradSlot<T> bias_slot = bias_too ? gr.slot(2) : GradSlot<T>(nullptr, 0, false);
+          detail::weight_gradient_direct(g, gr.input(0).data(), gy.data(), slot,
+                                         bias_too ? &bias_slot : nullptr);
+        } else {
+          detail::weight_gradient_im2col(g, gr.input(0).data(), gout, slot);
+        }
+      }
+      const bool bias_done = direct_w && gr.needed(1);  // by weight_gradient_direct
+      if (has_bias && gr.needed(2) && !bias_done) bias_gradient(g, gy.data(), gr.slot(2));
+      if (gr.needed(0)) {
+        if (direct_x)
+          detail::input_gradient_direct(g, gy.data(), gr.input(1).data(), gr.slot(0));
+        else
+          detail::input_gradient_im2col(g, gr.input(1).data(), gout, gr.slot(0));
       }
     }
-    const bool bias_done = direct_w && gr.needed(1);  // by weight_gradient_direct
-    if (has_bias && gr.needed(2) && !bias_done) bias_gradient(g, gy.data(), gr.slot(2));
-    if (gr.needed(0)) {
-      if (direct_x)
-        detail::input_gradient_direct(g, gy.data(), gr.input(1).data(), gr.slot(0));
-      else
-        detail::input_gradient_im2col(g, gr.input(1).data(), gout, gr.slot(0));
-    }
+    void operator()(const Var<T>& gy, GraphGradients<T>& gr) { graph_gradients(g, gy, gr); }
   };
-  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), std::move(backward));
-  return make_op<T>("conv1d", {x, w}, std::move(y), std::move(backward));
+  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), Rule{g, span, has_bias});
+  return make_op<T>("conv1d", {x, w}, std::move(y), Rule{g, span, has_bias});
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                    \

@@ -4,12 +4,16 @@
 #include <type_traits>
 
 #include "parallel.hpp"
+#include "select_grad.hpp"
 #include "tapegrad/autodiff/binary.hpp"
 #include "tapegrad/autodiff/op.hpp"
 #include "vector_math.hpp"
 
 namespace tapegrad {
 namespace {
+
+using detail::factors;
+using detail::scale_by_factors;
 
 // gx for one element: gy · d(x, y), or d(gy, x, y) for a rule that selects rather than
 // multiplies (so that a NaN or infinite gy where the derivative is 0 gives 0, as in PyTorch).
@@ -47,37 +51,6 @@ Var<T> unary_op(const char* name, const Var<T>& x, F f, D d, G graph) {
       [graph](const Var<T>& gy, GraphGradients<T>& g) {
         g.add(0, graph(gy, g.input(0), g.output()));
       });
-}
-
-// A tensor of x's shape with factor(x[k], y[k]) at each element: the constant factors of
-// piecewise-linear derivatives (relu's 0 and 1, leaky_relu's slope, abs's sign).
-template <class T, class F>
-Tensor<T> factors(const Var<T>& x, const Var<T>& y, F factor) {
-  Tensor<T> out(x.shape());
-  const T *xs = x.value().data(), *ys = y.value().data();
-  for (std::size_t k = 0; k < out.numel(); ++k) out[k] = factor(xs[k], ys[k]);
-  return out;
-}
-
-// y = gy ⊙ factor, with y = 0 where factor = 0 even if gy is NaN or infinite (a derivative that
-// selects rather than multiplies, as PyTorch's threshold_backward). Linear in gy, with a
-// constant factor: its own adjoint, so every order of derivative is this same op.
-template <class T>
-Var<T> scale_by_factors(const Var<T>& gy, Tensor<T> factor) {
-  Tensor<T> y(gy.shape());
-  for (std::size_t k = 0; k < y.numel(); ++k)
-    y[k] = factor[k] == T(0) ? T(0) : gy.value()[k] * factor[k];
-  struct Rule {
-    Tensor<T> factor;
-    void operator()(const Tensor<T>& g_out, Gradients<T>& g) {
-      const T *f = factor.data(), *gs = g_out.data();
-      g.accumulate(0, [&](std::size_t k) { return f[k] == T(0) ? T(0) : gs[k] * f[k]; });
-    }
-    void operator()(const Var<T>& g_out, GraphGradients<T>& g) {
-      g.add(0, scale_by_factors(g_out, factor));
-    }
-  };
-  return make_op<T>("scale_by_factors", {gy}, std::move(y), Rule{std::move(factor)});
 }
 
 // Φ(x) = ½ erfc(−x/√2), the standard normal distribution function, as an op: dΦ/dx = φ(x) =

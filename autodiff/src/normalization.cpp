@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
+#include "tapegrad/autodiff/binary.hpp"
+#include "tapegrad/autodiff/elementwise.hpp"
 #include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/reduce.hpp"
+#include "tapegrad/autodiff/reshape.hpp"
 
 namespace tapegrad {
 namespace {
@@ -135,7 +140,7 @@ Channels channels_of(const char* op, const Var<T>& x, const Var<T>& weight, cons
 //   gx = γ_c inv_c gy in evaluation, where they are constants (derivations.md#batch-norm).
 template <class T>
 Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const Var<T>& weight,
-                     const Var<T>& bias, Tensor<T> xhat, Tensor<T> inv, bool training) {
+                     const Var<T>& bias, Tensor<T> xhat, Tensor<T> inv, bool training, double eps) {
   const Var<T> w = or_placeholder(weight), b = or_placeholder(bias);
   Tensor<T> y(x.shape());
   Tensor<T> gamma(Shape{ch.channels}), beta(Shape{ch.channels});
@@ -173,8 +178,39 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
       });
     });
   };
+  // The same with tapegrad's ops, on x as [N, C, inner] with per-channel statistics of shape
+  // [1, C, 1]; in training x̂ and 1/σ̂ are recomputed from x with ops, so that their
+  // dependence on x is differentiated too.
+  auto graph = [ch, training, eps](const Var<T>& gy, GraphGradients<T>& g) {
+    const Shape cube{ch.batch, ch.channels, ch.inner}, column{1, ch.channels, 1};
+    const std::vector<long> axes{0, 2};
+    const Var<T> gy3 = reshape(gy, cube);
+    Var<T> xhat, inv;
+    if (training) {
+      const Var<T> x3 = reshape(g.input(0), cube);
+      const Var<T> d = x3 - mean(x3, axes, true);
+      inv = rdiv_scalar(Scalar<T>(1),
+                        sqrt(add_scalar(mean(d * d, axes, true), static_cast<Scalar<T>>(eps))));
+      xhat = d * inv;
+    } else {
+      // x̂ = (x − running mean)·inv, linear in x: x·inv plus the constant x̂ − x·inv.
+      inv = Var<T>(reshape(g.input(4), column).value());
+      const Var<T> x3 = reshape(g.input(0), cube);
+      const Var<T> offset((reshape(g.input(3), cube) - Var<T>(x3.value()) * inv).value());
+      xhat = x3 * inv + offset;
+    }
+    if (g.needed(0)) {
+      const bool affine = g.input(1).value().numel() > 0;
+      const Var<T> scale = affine ? reshape(g.input(1), column) * inv : inv;
+      Var<T> inner = gy3;
+      if (training) inner = gy3 - mean(gy3, axes, true) - xhat * mean(gy3 * xhat, axes, true);
+      g.add(0, reshape(scale * inner, g.input(0).shape()));
+    }
+    if (g.needed(1)) g.add(1, sum(gy3 * xhat, axes));
+    if (g.needed(2)) g.add(2, sum(gy3, axes));
+  };
   return make_op<T>(op, {x, w, b, Var<T>(std::move(xhat)), Var<T>(std::move(inv))}, std::move(y),
-                    std::move(backward));
+                    std::move(backward), std::move(graph));
 }
 
 }  // namespace
@@ -221,7 +257,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
   }
   if (batch_mean) *batch_mean = m > 0 ? std::move(mean) : Tensor<T>();
   if (batch_var) *batch_var = m > 0 ? std::move(var) : Tensor<T>();
-  return batch_norm_op(op, ch, x, weight, bias, std::move(xhat), std::move(inv), true);
+  return batch_norm_op(op, ch, x, weight, bias, std::move(xhat), std::move(inv), true, eps);
 }
 
 template <class T>
@@ -245,7 +281,7 @@ Var<T> batch_norm_eval(const Var<T>& x, const Tensor<T>& running_mean, const Ten
   ch.each([&](std::size_t k, std::size_t c) {
     xhat[k] = static_cast<T>((static_cast<double>(xv[k]) - running_mean[c]) * r[c]);
   });
-  return batch_norm_op(op, ch, x, weight, bias, std::move(xhat), std::move(inv), false);
+  return batch_norm_op(op, ch, x, weight, bias, std::move(xhat), std::move(inv), false, eps);
 }
 
 // x [rows, D] (the leading dimensions flattened, D = normalized_shape's element count), x̂ and
@@ -326,8 +362,25 @@ Var<T> layer_norm(const Var<T>& x, const Shape& normalized_shape, const Var<T>& 
       if (need_b) sb.put(j, static_cast<T>(sum_g));
     }
   };
+  // The same with tapegrad's ops on x as [rows, D], x̂ and 1/σ̂ recomputed from x with ops.
+  auto graph = [rows, width, k, eps](const Var<T>& gy, GraphGradients<T>& g) {
+    const Shape& xs = g.input(0).shape();
+    const Shape matrix{rows, width}, normalized(xs.begin() + (xs.rank() - k), xs.end());
+    const Var<T> x2 = reshape(g.input(0), matrix), gy2 = reshape(gy, matrix);
+    const Var<T> d = x2 - mean(x2, {1}, true);
+    const Var<T> inv = rdiv_scalar(
+        Scalar<T>(1), sqrt(add_scalar(mean(d * d, {1}, true), static_cast<Scalar<T>>(eps))));
+    const Var<T> xhat = d * inv;
+    if (g.needed(0)) {
+      const bool affine = g.input(1).value().numel() > 0;
+      const Var<T> h = affine ? gy2 * reshape(g.input(1), Shape{1, width}) : gy2;
+      g.add(0, reshape(inv * (h - mean(h, {1}, true) - xhat * mean(h * xhat, {1}, true)), xs));
+    }
+    if (g.needed(1)) g.add(1, reshape(sum(gy2 * xhat, {0}), normalized));
+    if (g.needed(2)) g.add(2, reshape(sum(gy2, {0}), normalized));
+  };
   return make_op<T>(op, {x, w, b, Var<T>(std::move(xhat)), Var<T>(std::move(inv))}, std::move(y),
-                    std::move(backward));
+                    std::move(backward), std::move(graph));
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                               \

@@ -1,6 +1,7 @@
 #include "tapegrad/autodiff/pool.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "parallel.hpp"
@@ -53,6 +54,65 @@ void max_of_pairs_backward(const T* __restrict gy, const T* __restrict took_seco
     gx.put(2 * i, second ? T(0) : gy[i]);
     gx.put(2 * i + 1, second ? gy[i] : T(0));
   }
+}
+
+// Max-pooling's gradient as a pair of differentiable linear ops on fixed positions: pos[r, t]
+// (a shared, constant tensor [N, C, L_out]) is the position in row r of x of output t's maximum.
+//   route(gy)  [N, C, L_out] → [N, C, L]: gx[r, pos[r, t]] += gy[r, t]  (a scatter)
+//   gather(u)  [N, C, L] → [N, C, L_out]: y[r, t] = u[r, pos[r, t]]
+// Each is the other's adjoint, so each one's gradient is the other, to any order; the positions
+// stay those of the forward pass (x's second derivative through max-pooling is zero).
+template <class T>
+Var<T> route_to_max(const Var<T>& gy, std::shared_ptr<const Tensor<T>> pos, const Shape& xs);
+template <class T>
+Var<T> gather_max(const Var<T>& u, std::shared_ptr<const Tensor<T>> pos);
+
+template <class T>
+void scatter_rows(const T* gy, const T* pos, std::size_t rows, std::size_t l_out,
+                  std::size_t length, T* gx) {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t t = 0; t < l_out; ++t)
+      gx[r * length + static_cast<std::size_t>(pos[r * l_out + t])] += gy[r * l_out + t];
+}
+
+template <class T>
+Var<T> route_to_max(const Var<T>& gy, std::shared_ptr<const Tensor<T>> pos, const Shape& xs) {
+  Tensor<T> gx = Tensor<T>::zeros(xs);
+  const std::size_t l_out = pos->shape()[2];
+  scatter_rows(gy.value().data(), pos->data(), xs[0] * xs[1], l_out, xs[2], gx.data());
+  struct Rule {
+    std::shared_ptr<const Tensor<T>> pos;
+    void operator()(const Tensor<T>& u, Gradients<T>& gr) {
+      const std::size_t length = u.shape()[2];
+      const T *us = u.data(), *p = pos->data();
+      gr.accumulate(0, [&](std::size_t k) {
+        return us[(k / pos->shape()[2]) * length + static_cast<std::size_t>(p[k])];
+      });
+    }
+    void operator()(const Var<T>& u, GraphGradients<T>& gr) { gr.add(0, gather_max(u, pos)); }
+  };
+  return make_op<T>("max_pool1d_route", {gy}, std::move(gx), Rule{std::move(pos)});
+}
+
+template <class T>
+Var<T> gather_max(const Var<T>& u, std::shared_ptr<const Tensor<T>> pos) {
+  Tensor<T> y(pos->shape());
+  const std::size_t l_out = pos->shape()[2], length = u.shape()[2];
+  const T *us = u.value().data(), *p = pos->data();
+  for (std::size_t k = 0; k < y.numel(); ++k)
+    y[k] = us[(k / l_out) * length + static_cast<std::size_t>(p[k])];
+  struct Rule {
+    std::shared_ptr<const Tensor<T>> pos;
+    void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
+      const Shape& xs = gr.input(0).shape();
+      T* gx = gr.slot(0).zeroed();
+      scatter_rows(gy.data(), pos->data(), xs[0] * xs[1], pos->shape()[2], xs[2], gx);
+    }
+    void operator()(const Var<T>& gy, GraphGradients<T>& gr) {
+      gr.add(0, route_to_max(gy, pos, gr.input(0).shape()));
+    }
+  };
+  return make_op<T>("max_pool1d_gather", {u}, std::move(y), Rule{std::move(pos)});
 }
 
 }  // namespace
@@ -112,64 +172,117 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
       }
     }
   }
-  return make_op<T>(
-      "max_pool1d", {x, Var<T>(std::move(where))}, std::move(y),
-      [g, pairs](const Tensor<T>& gy, Gradients<T>& gr) {
-        const Tensor<T>& where = gr.input(1);
-        const GradSlot<T> slot = gr.slot(0);
-        if (pairs && g.length % 2 == 0) {
-          detail::parallel_for_values(g.rows * g.l_out, 4, [&](std::size_t begin, std::size_t end) {
-            max_of_pairs_backward(gy.data() + begin, where.data() + begin,
-                                  slot.part(2 * begin, 2 * (end - begin)));
-          });
-          return;
+  struct Rule {
+    PoolGeometry g;
+    bool pairs;
+    void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
+      const Tensor<T>& where = gr.input(1);
+      const GradSlot<T> slot = gr.slot(0);
+      if (pairs && g.length % 2 == 0) {
+        detail::parallel_for_values(g.rows * g.l_out, 4, [&](std::size_t begin, std::size_t end) {
+          max_of_pairs_backward(gy.data() + begin, where.data() + begin,
+                                slot.part(2 * begin, 2 * (end - begin)));
+        });
+        return;
+      }
+      T* gx = slot.zeroed();
+      for (std::size_t r = 0; r < g.rows; ++r) {
+        const T* gy_row = gy.data() + r * g.l_out;
+        const T* where_row = where.data() + r * g.l_out;
+        T* gx_row = gx + r * g.length;
+        if (pairs) {  // an odd last element, never taken: the pairs before it as above
+          max_of_pairs_backward(gy_row, where_row, GradSlot<T>(gx_row, 2 * g.l_out, true));
+          continue;
         }
-        T* gx = slot.zeroed();
-        for (std::size_t r = 0; r < g.rows; ++r) {
-          const T* gy_row = gy.data() + r * g.l_out;
-          const T* where_row = where.data() + r * g.l_out;
-          T* gx_row = gx + r * g.length;
-          if (pairs) {  // an odd last element, never taken: the pairs before it as above
-            max_of_pairs_backward(gy_row, where_row, GradSlot<T>(gx_row, 2 * g.l_out, true));
-            continue;
-          }
-          for (std::size_t t = 0; t < g.l_out; ++t)
-            gx_row[static_cast<std::size_t>(where_row[t])] += gy_row[t];
-        }
-      });
+        for (std::size_t t = 0; t < g.l_out; ++t)
+          gx_row[static_cast<std::size_t>(where_row[t])] += gy_row[t];
+      }
+    }
+    // gx = route(gy) to the maxima's positions (for pairs, `where` holds 0 or 1 in pair t).
+    void operator()(const Var<T>& gy, GraphGradients<T>& gr) {
+      auto pos = std::make_shared<Tensor<T>>(gr.input(1).value());
+      if (pairs)
+        for (std::size_t k = 0; k < pos->numel(); ++k)
+          (*pos)[k] += static_cast<T>(2 * (k % g.l_out));
+      gr.add(0, route_to_max<T>(gy, std::move(pos), gr.input(0).shape()));
+    }
+  };
+  return make_op<T>("max_pool1d", {x, Var<T>(std::move(where))}, std::move(y), Rule{g, pairs});
 }
+
+namespace {
+
+// avg_pool1d's window t: x[begin … end − 1] of its row (the part inside the input).
+void window(const PoolGeometry& g, std::size_t t, long& begin, long& end) {
+  const long start = static_cast<long>(t * g.stride) - static_cast<long>(g.padding);
+  begin = std::max(start, 0L);
+  end = std::min(start + static_cast<long>(g.kernel), static_cast<long>(g.length));
+}
+
+// y = A x: y[r, t] = (1/k) Σ of window t of row r.
+template <class T>
+void average_windows(const PoolGeometry& g, const T* px, T* y) {
+  const T inv = T(1) / static_cast<T>(g.kernel);
+  for (std::size_t r = 0; r < g.rows; ++r)
+    for (std::size_t t = 0; t < g.l_out; ++t) {
+      long begin, end;
+      window(g, t, begin, end);
+      T acc = 0;
+      for (long i = begin; i < end; ++i) acc += px[r * g.length + static_cast<std::size_t>(i)];
+      y[r * g.l_out + t] = acc * inv;
+    }
+}
+
+// gx += Aᵀ gy: each input in window t of row r receives gy[r, t]/k.
+template <class T>
+void spread_windows(const PoolGeometry& g, const T* gy, T* gx) {
+  const T inv = T(1) / static_cast<T>(g.kernel);
+  for (std::size_t r = 0; r < g.rows; ++r)
+    for (std::size_t t = 0; t < g.l_out; ++t) {
+      long begin, end;
+      window(g, t, begin, end);
+      const T share = gy[r * g.l_out + t] * inv;
+      for (long i = begin; i < end; ++i) gx[r * g.length + static_cast<std::size_t>(i)] += share;
+    }
+}
+
+// Average pooling is linear, y = A x; its gradient gx = Aᵀ gy is this op, whose gradient is A
+// again (avg_pool1d itself): each the other's adjoint, to any order.
+template <class T>
+Var<T> avg_pool1d_adjoint(const Var<T>& gy, const PoolGeometry& g, const Shape& xs) {
+  Tensor<T> gx = Tensor<T>::zeros(xs);
+  spread_windows(g, gy.value().data(), gx.data());
+  struct Rule {
+    PoolGeometry g;
+    void operator()(const Tensor<T>& u, Gradients<T>& gr) {
+      Tensor<T> y(gr.input(0).shape());
+      average_windows(g, u.data(), y.data());
+      gr.add(0, y);
+    }
+    void operator()(const Var<T>& u, GraphGradients<T>& gr) {
+      gr.add(0, avg_pool1d(u, g.kernel, g.stride, g.padding));
+    }
+  };
+  return make_op<T>("avg_pool1d_adjoint", {gy}, std::move(gx), Rule{g});
+}
+
+}  // namespace
 
 template <class T>
 Var<T> avg_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
   const PoolGeometry g = geometry("avg_pool1d", x.shape(), kernel, stride, padding);
   Tensor<T> y(output_shape(x.shape(), g));
-  const T* px = x.value().data();
-  const T inv = T(1) / static_cast<T>(g.kernel);
-  auto window = [g](std::size_t t, long& begin, long& end) {
-    const long start = static_cast<long>(t * g.stride) - static_cast<long>(g.padding);
-    begin = std::max(start, 0L);
-    end = std::min(start + static_cast<long>(g.kernel), static_cast<long>(g.length));
-  };
-  for (std::size_t r = 0; r < g.rows; ++r)
-    for (std::size_t t = 0; t < g.l_out; ++t) {
-      long begin, end;
-      window(t, begin, end);
-      T acc = 0;
-      for (long i = begin; i < end; ++i) acc += px[r * g.length + static_cast<std::size_t>(i)];
-      y[r * g.l_out + t] = acc * inv;
+  average_windows(g, x.value().data(), y.data());
+  struct Rule {
+    PoolGeometry g;
+    void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
+      spread_windows(g, gy.data(), gr.slot(0).zeroed());
     }
-  return make_op<T>("avg_pool1d", {x}, std::move(y),
-                    [g, inv, window](const Tensor<T>& gy, Gradients<T>& gr) {
-                      T* gx = gr.slot(0).zeroed();
-                      for (std::size_t r = 0; r < g.rows; ++r)
-                        for (std::size_t t = 0; t < g.l_out; ++t) {
-                          long begin, end;
-                          window(t, begin, end);
-                          const T share = gy[r * g.l_out + t] * inv;
-                          for (long i = begin; i < end; ++i)
-                            gx[r * g.length + static_cast<std::size_t>(i)] += share;
-                        }
-                    });
+    void operator()(const Var<T>& gy, GraphGradients<T>& gr) {
+      gr.add(0, avg_pool1d_adjoint(gy, g, gr.input(0).shape()));
+    }
+  };
+  return make_op<T>("avg_pool1d", {x}, std::move(y), Rule{g});
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                     \

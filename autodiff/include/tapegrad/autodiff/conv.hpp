@@ -56,6 +56,9 @@ std::size_t conv1d_output_length(std::size_t length, std::size_t kernel, std::si
 // gb[o] = Σ_n Σ_t gy[n, o, t], and gx = the full convolution of gy (dilated by s) with the
 // flipped kernel (dilated by d) — at stride 1 the forward kernel on gy with the transposed,
 // flipped kernel; otherwise col2im of wᵀ · gy.
+// Graph rule (create_graph): gx and gw are themselves differentiable ops, linear in gy, whose
+// gradients are conv1d (without bias) and each other, so conv1d is differentiable to any order
+// (derivations.md#conv1d-double-backward); gb = Σ_n Σ_t gy.
 // Empty shapes, as PyTorch: N = 0 gives y [0, C_out, L_out], gw = 0, gb = 0; C_out = 0, or
 // L = 0 with N, C_in > 0, throws. Deliberate difference: C_in = 0 gives y [N, C_out, L_out] = b
 // (0 without a bias) and gb = Σ gy, where PyTorch 1.13 returns shape [N, 0, L_out] (an output

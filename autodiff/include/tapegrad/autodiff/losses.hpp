@@ -4,6 +4,10 @@
 // empty; soft-target cross-entropy over no classes is 0 per sample, NaN as a mean; class labels
 // with no classes throw (no label is in range).
 // Derivations: docs/derivations.md#cross-entropy, #nll, #bce, #mse, #l1, #smooth-l1-huber, #kl-div.
+// Every loss is differentiable to any order (create_graph): its graph rule writes the gradient
+// above with tapegrad's ops (softmax, sigmoid, log, …; constant-factor selects for the pieces of
+// piecewise losses), targets given as Vars included. Cross-entropy's Hessian in the logits is
+// diag(p_n) − p_n p_nᵀ per sample, times the sample's factor (derivations.md#second-order-losses).
 #pragma once
 
 #include <cstdint>

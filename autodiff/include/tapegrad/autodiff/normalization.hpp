@@ -3,6 +3,9 @@
 // count) inside the normalisation; statistics are summed in double for both scalar types, in a
 // fixed order, so results do not depend on the thread count.
 // Derivations: docs/derivations.md#batch-norm and #layer-norm.
+// Under create_graph the gradients below are written with tapegrad's ops, the statistics
+// recomputed from x with ops (training, layer_norm), so every order of derivative follows
+// (derivations.md#normalisation-second-order).
 #pragma once
 
 #include "tapegrad/autodiff/var.hpp"
