@@ -106,7 +106,7 @@ def workloads():
     names = [n for n, _ in model.named_parameters()]
     params = tuple(p.detach().requires_grad_() for p in model.parameters())
     vh = tuple(rand(*p.shape) for p in params)
-    def loss_of(*ps):
+    def loss_of(*ps, model=model):  # bound now: `model` is reassigned below
         out = torch.nn.utils.stateless.functional_call(model, dict(zip(names, ps)), (xh,))
         return F.cross_entropy(out, yh)
     w["mlp-fashion-grad"] = lambda: torch.autograd.grad(loss_of(*params), params)
