@@ -36,6 +36,10 @@ void Var<T>::backward(bool retain_graph, bool create_graph) {
   if (numel() != 1)
     throw ShapeError("backward: the output has shape " + shape().to_string() +
                      ", not a single element; pass an upstream gradient of that shape");
+  if (!create_graph) {
+    Tape<T>::current().backward(*node_, Tensor<T>::ones(shape()), retain_graph);
+    return;
+  }
   backward(Tensor<T>::ones(shape()), retain_graph, create_graph);
 }
 
@@ -144,25 +148,17 @@ void GraphGradients<T>::add(std::size_t i, const Var<T>& g) {
 // ---- Tape ----
 
 template <class T>
-Tape<T>& Tape<T>::current() {
-  thread_local Tape<T> tape;
-  return tape;
-}
-
-template <class T>
 void Tape<T>::push(Record<T>&& record) {
   detail::Node<T>& out = *record.output;
   out.requires_grad = true;
   out.is_leaf = false;
   out.epoch = epoch_;
-  if (recording_aside_) {
+  if (__builtin_expect(recording_aside_, 0)) {
     out.record = records_.size() + aside_.size();
     aside_.push_back(std::move(record));
     return;
   }
-  if (records_.size() >= release_at_ && running_op_ == nullptr) {
-    release_unreachable();
-  }
+  if (records_.size() >= release_at_ && running_op_ == nullptr) release_unreachable();
   out.record = records_.size();
   records_.push_back(std::move(record));
 }

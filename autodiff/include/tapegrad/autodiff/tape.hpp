@@ -218,8 +218,11 @@ class GraphGradients {
 template <class T>
 class Tape {
  public:
-  // The tape of the calling thread (one per scalar type).
-  static Tape& current();
+  // The tape of the calling thread (one per scalar type). Inline: every op asks for it.
+  static Tape& current() {
+    thread_local Tape tape;
+    return tape;
+  }
 
   // The tape looks for unreachable records once it holds this many, and afterwards whenever
   // it holds twice as many as it kept the last time it looked.
@@ -273,7 +276,7 @@ class Tape {
 // Whether node n takes part in autodiff now: a leaf that requires grad, or an op output whose
 // record is still on the current tape.
 template <class T>
-bool is_tracked(const detail::Node<T>& n) {
+[[gnu::always_inline]] inline bool is_tracked(const detail::Node<T>& n) {
   return n.requires_grad && (n.is_leaf || n.epoch == Tape<T>::current().epoch());
 }
 

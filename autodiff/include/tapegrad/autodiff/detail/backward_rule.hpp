@@ -84,8 +84,8 @@ class BackwardRule {
   bool has_graph() const { return ops_ && ops_->graph; }
 
   // Precondition: has_raw() / has_graph() respectively.
-  void operator()(const Tensor<T>& gy, Gradients<T>& g) { ops_->raw(callable(), gy, g); }
-  void operator()(const Var<T>& gy, GraphGradients<T>& g) { ops_->graph(callable(), gy, g); }
+  void operator()(const Tensor<T>& gy, Gradients<T>& g) { ops_->raw(&storage_, gy, g); }
+  void operator()(const Var<T>& gy, GraphGradients<T>& g) { ops_->graph(&storage_, gy, g); }
 
  private:
   using RawCall = void (*)(void*, const Tensor<T>&, Gradients<T>&);
@@ -95,7 +95,6 @@ class BackwardRule {
     GraphCall graph;                              // null without a graph form
     void (*move)(void* dst, void* src) noexcept;  // move-constructs dst, destroys src
     void (*destroy)(void*) noexcept;
-    bool on_heap;
   };
 
   template <class D>
@@ -104,37 +103,43 @@ class BackwardRule {
            std::is_nothrow_move_constructible_v<D>;
   }
 
-  template <class D>
+  // The callable stored in `s`: in place, or (on_heap) behind the pointer stored there.
+  template <class D, bool on_heap>
+  static D& stored(void* s) {
+    if constexpr (on_heap)
+      return **static_cast<D**>(s);
+    else
+      return *static_cast<D*>(s);
+  }
+
+  template <class D, bool on_heap>
   static constexpr RawCall raw_call() {
     if constexpr (is_raw_rule<D, T>)
-      return [](void* f, const Tensor<T>& gy, Gradients<T>& g) { (*static_cast<D*>(f))(gy, g); };
+      return [](void* s, const Tensor<T>& gy, Gradients<T>& g) { stored<D, on_heap>(s)(gy, g); };
     else
       return nullptr;
   }
-  template <class D>
+  template <class D, bool on_heap>
   static constexpr GraphCall graph_call() {
     if constexpr (is_graph_rule<D, T>)
-      return [](void* f, const Var<T>& gy, GraphGradients<T>& g) { (*static_cast<D*>(f))(gy, g); };
+      return [](void* s, const Var<T>& gy, GraphGradients<T>& g) { stored<D, on_heap>(s)(gy, g); };
     else
       return nullptr;
   }
 
   template <class D>
-  static constexpr Ops inline_ops{raw_call<D>(), graph_call<D>(),
+  static constexpr Ops inline_ops{raw_call<D, false>(), graph_call<D, false>(),
                                   [](void* dst, void* src) noexcept {
                                     new (dst) D(std::move(*static_cast<D*>(src)));
                                     static_cast<D*>(src)->~D();
                                   },
-                                  [](void* s) noexcept { static_cast<D*>(s)->~D(); }, false};
+                                  [](void* s) noexcept { static_cast<D*>(s)->~D(); }};
 
   template <class D>
   static constexpr Ops heap_ops{
-      raw_call<D>(), graph_call<D>(),
+      raw_call<D, true>(), graph_call<D, true>(),
       [](void* dst, void* src) noexcept { new (dst) D*(*static_cast<D**>(src)); },
-      [](void* s) noexcept { delete *static_cast<D**>(s); }, true};
-
-  // The callable itself: inline, or behind the stored pointer.
-  void* callable() { return ops_->on_heap ? *reinterpret_cast<void**>(&storage_) : &storage_; }
+      [](void* s) noexcept { delete *static_cast<D**>(s); }};
 
   void reset() noexcept {
     if (ops_) ops_->destroy(&storage_);
