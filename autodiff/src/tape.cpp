@@ -174,11 +174,16 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
   detail::ProfileCollector* const prof = detail::profile_collector;
   if (prof) detail::profile_backward_begin(*prof);
   std::size_t i = root.record + 1;
+  detail::LeafReadyHook<T>* const hook = detail::leaf_ready_hook<T>;
+  if (hook) hook->begin(hook->context, records_.data(), i);
   try {
     while (i-- > 0) {
       Record<T>& r = records_[i];
       detail::Node<T>& out = *r.output;
-      if (!out.pending.defined()) continue;  // not on a path from the root
+      if (!out.pending.defined()) {  // not on a path from the root
+        if (hook) hook->done(hook->context, i);
+        continue;
+      }
       Gradients<T> grads(r);
       running_op_ = r.op;
       if (prof) {
@@ -191,6 +196,7 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
       running_op_ = nullptr;
       if (out.retains_grad) add_into(out.grad, out.pending);
       out.pending = Tensor<T>();
+      if (hook) hook->done(hook->context, i);
     }
   } catch (...) {
     running_op_ = nullptr;
