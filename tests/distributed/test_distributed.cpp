@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -52,9 +54,10 @@ struct Run {
   TrainResult result;
 };
 
-// `steps` steps of SGD with Nesterov momentum on `model_text`, alone or with `group`.
+// `steps` steps of SGD with Nesterov momentum on `model_text`, alone or with `group`; from the
+// checkpoint `resume` if not empty, writing `checkpoint` if not empty.
 Run train(const std::string& model_text, const Dataset& data, std::size_t batch, std::size_t steps,
-          DataParallel* group) {
+          DataParallel* group, const std::string& checkpoint = "", const std::string& resume = "") {
   ModelSpec spec = build_model(model_text, 7);
   Dataset shaped = data;
   shape_for_model(shaped, spec, "synthetic");
@@ -71,8 +74,9 @@ Run train(const std::string& model_text, const Dataset& data, std::size_t batch,
   std::ostringstream log;
   o.log = &log;
   o.parallel = group;
+  o.checkpoint_path = checkpoint;
   Run r;
-  r.result = train_classifier(*spec.model, shaped, nullptr, o);
+  r.result = train_classifier(*spec.model, shaped, nullptr, o, resume);
   r.state = nn::state_values(*spec.model);
   return r;
 }
@@ -154,6 +158,45 @@ TEST_CASE("BatchNorm: local batch statistics; every rank ends with rank 0's weig
   CHECK_NOTHROW(world->require_same("the weights and buffers", {state_hash(r.state)}));
   if (world->world_size() == 1)
     CHECK(bit_identical(r.state, train("mlp:16-32-4,norm=batch", data, 12, 20, nullptr).state));
+}
+
+TEST_CASE("a checkpoint resumes on any number of ranks") {
+  // Written by rank 0 of N ranks after 20 steps (inside an epoch), resumed by one process and
+  // by N ranks; written by one process, resumed by N ranks: each ends as an uninterrupted run.
+  const Dataset data = synthetic(97, 16, 4, 6);
+  const std::string model = "mlp:16-32-4";
+  const std::string path =
+      "distributed_resume_" + std::to_string(world->world_size()) + ".safetensors";
+  const Run whole = train(model, data, 10, 50, world);
+  std::vector<double> barrier{0};
+  train(model, data, 10, 20, world, path);
+  world->sum(barrier);  // rank 0 has written the checkpoint
+  const Run alone = train(model, data, 10, 50, nullptr, "", path);
+  const Run together = train(model, data, 10, 50, world, "", path);
+  CHECK(together.result.steps == 50);
+  const auto [diff, scale] = difference(whole.state, alone.state);
+  CHECK(diff <= tolerance * scale);
+  CHECK(bit_identical(whole.state, together.state));
+  world->sum(barrier);  // every rank has read it
+  if (world->rank() == 0) train(model, data, 10, 20, nullptr, path);
+  world->sum(barrier);
+  const Run from_alone = train(model, data, 10, 50, world, "", path);
+  const auto [diff2, scale2] = difference(whole.state, from_alone.state);
+  CHECK(diff2 <= tolerance * scale2);
+  world->sum(barrier);
+  if (world->rank() == 0) std::remove(path.c_str());
+}
+
+TEST_CASE("Dropout: each rank draws masks of its own") {
+  ModelSpec spec = build_model("mlp:16-32-4,dropout=0.5", 7);
+  world->attach(*spec.model);
+  const auto generators = spec.model->named_generators();
+  REQUIRE(generators.size() == 1);
+  const std::uint64_t state = std::hash<std::string>()(generators[0].second->state());
+  if (world->world_size() == 1)
+    CHECK_NOTHROW(world->require_same("the dropout stream", {state}));
+  else
+    CHECK_THROWS_AS(world->require_same("the dropout stream", {state}), DistributedError);
 }
 
 TEST_CASE("the ranks disagree: a different model, other data or options fail on every rank") {

@@ -430,11 +430,10 @@ std::uint64_t bits_of(double x) {
   return u;
 }
 
-// Throws DistributedError on every process of `group` unless all train the same model on data
-// of the same sizes (and labels) with the same options; then copies rank 0's weights to all.
-void agree(DataParallel& group, nn::Module<float>& model, const Dataset& train,
-           const Dataset* validation, const TrainOptions& options) {
-  group.attach(model);
+// Throws DistributedError on every process of `group` unless all train on data of the same
+// sizes (and labels) with the same options.
+void agree(DataParallel& group, const Dataset& train, const Dataset* validation,
+           const TrainOptions& options) {
   const std::uint64_t labels = hash_bytes(1469598103934665603ULL, train.labels.data(),
                                           train.labels.size() * sizeof(std::int64_t));
   group.require_same(
@@ -477,7 +476,7 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
   Optimizer<float>& optimizer = *optimizer_owner;
   if (!(options.clip_grad_norm >= 0))
     throw std::invalid_argument("train: clip_grad_norm must be >= 0");
-  if (group) agree(*group, model, train, validation, options);
+  if (group) agree(*group, train, validation, options);
   DataLoader loader(train, {options.batch_size, options.shuffle, options.seed, false,
                             group ? group->rank() : 0, group ? group->world_size() : 1});
   const std::size_t steps_per_epoch = loader.batches();
@@ -513,6 +512,8 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     log << "\n";
   }
   task.stamp(state, resume_from);
+  // The same model on every process, rank 0's weights (after the checkpoint) everywhere.
+  if (group) group->attach(model);
 
   const bool bar = leader && (options.progress == TrainOptions::Progress::bar ||
                               (options.progress == TrainOptions::Progress::automatic && isatty(2)));

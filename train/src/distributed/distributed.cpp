@@ -286,6 +286,11 @@ void Distributed::attach(nn::Module<float>& model) {
   }
   d.buffer_values.assign(buffer_values, 0.0f);
   broadcast_buffers();
+  // Random streams (Dropout's) start equal on every rank; rank r > 0 moves each to a stream of
+  // its own, so that the ranks' shares of a batch draw different masks.
+  if (d.rank > 0)
+    for (const auto& [name, generator] : model.named_generators())
+      *generator = nn::Generator(generator->bits() ^ (0x9E3779B97F4A7C15ULL * d.rank));
 
   d.lookup.clear();
   for (std::size_t i = 0; i < d.params.size(); ++i) d.lookup.emplace_back(d.params[i].node(), i);
@@ -294,8 +299,10 @@ void Distributed::attach(nn::Module<float>& model) {
   // Buckets from the last parameter to the first: the order in which backward finishes them.
   d.buckets.clear();
   const std::size_t per_bucket = std::max<std::size_t>(1, d.options.bucket_bytes / sizeof(float));
+  // A bucket closes before a parameter that would take it past per_bucket values.
   for (std::size_t i = d.params.size(); i-- > 0;) {
-    if (d.buckets.empty() || d.buckets.back().values.size() >= per_bucket) d.buckets.emplace_back();
+    if (d.buckets.empty() || d.buckets.back().values.size() + d.params[i].numel() > per_bucket)
+      d.buckets.emplace_back();
     Impl::Bucket& b = d.buckets.back();
     b.params.push_back(i);
     b.values.resize(b.values.size() + d.params[i].numel());

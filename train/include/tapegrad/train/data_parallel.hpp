@@ -36,8 +36,10 @@ class DataParallel {
   virtual void require_same(const std::string& what, const std::vector<std::uint64_t>& values) = 0;
 
   // Checks that every process holds a model of the same parameter and buffer names and shapes
-  // (require_same), copies process 0's parameters and buffers to every process, and prepares
-  // the gradient buckets of its parameters. Once, before training; the model must outlive this.
+  // (require_same), copies process 0's parameters and buffers to every process, gives each
+  // process > 0 random streams (Dropout's) of its own, drawn from its current ones, and
+  // prepares the gradient buckets of its parameters. Once, before training; the model must
+  // outlive this.
   virtual void attach(nn::Module<float>& model) = 0;
 
   // Copies process 0's buffers (BatchNorm's running statistics) of the attached model to every

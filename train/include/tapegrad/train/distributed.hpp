@@ -42,7 +42,8 @@ namespace tapegrad {
 struct DistributedOptions {
   // Longest wait for any one collective operation (a finite number > 0).
   double timeout_seconds = 300;
-  // Gradients per all-reduce, in bytes (a bucket holds at least one whole parameter).
+  // Gradients per all-reduce, in bytes: a bucket takes parameters (last to first) while they fit,
+  // and holds at least one whole parameter.
   std::size_t bucket_bytes = 256 * 1024;
 };
 
