@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <iostream>
+#include <numeric>
 #include <sstream>
 
 #include "tapegrad/autodiff/losses.hpp"
@@ -116,6 +118,9 @@ class TaskLoop {
   virtual void describe(std::ostream& line, const EpochMetrics& m, Split split) const = 0;
   // Replaces the running metrics by their sums over the processes of `group`.
   virtual void sum_running(DataParallel& group) = 0;
+  // Evaluates with `group` (or alone, if null). Regression evaluates every set whole on every
+  // process (equal weights give equal results).
+  virtual void evaluate_with(DataParallel* group) { (void)group; }
 };
 
 class ClassificationLoop final : public TaskLoop {
@@ -140,15 +145,41 @@ class ClassificationLoop final : public TaskLoop {
     correct_ = inside ? inside->epoch_correct : 0;
   }
   void save(TrainingState& state) const override { state.epoch_correct = correct_; }
+  // This process's share of `data`, copied once.
+  const Dataset& share_of(const Dataset& data) const {
+    for (const auto& [source, share] : shares_)
+      if (source == &data) return share;
+    const auto [first, last] = shard_range(data.size(), group_->rank(), group_->world_size());
+    std::vector<std::size_t> indices(last - first);
+    std::iota(indices.begin(), indices.end(), first);
+    shares_.emplace_back(&data, last > first ? data.subset(indices) : Dataset());
+    return shares_.back().second;
+  }
   void train_metrics(EpochMetrics& m, std::size_t seen) const override {
     m.train_accuracy = static_cast<double>(correct_) / static_cast<double>(seen);
   }
+  // With a group, each process evaluates its share of the samples (shard_range), and the loss
+  // sums and correct counts are summed over the processes.
   double evaluate(nn::Module<float>& model, const Dataset& data, EpochMetrics& m,
                   Split split) const override {
-    const Evaluation e = evaluate_classifier(model, data);
-    m.*fields_of(split).accuracy = e.accuracy;
-    return e.loss;
+    if (!group_ || group_->world_size() == 1) {
+      const Evaluation e = evaluate_classifier(model, data);
+      m.*fields_of(split).accuracy = e.accuracy;
+      return e.loss;
+    }
+    const Dataset& share = share_of(data);
+    const double n = static_cast<double>(share.size());
+    std::vector<double> sums{0.0, 0.0};
+    if (share.size() > 0) {
+      const Evaluation e = evaluate_classifier(model, share);
+      sums = {e.loss * n, std::round(e.accuracy * n)};
+    }
+    group_->sum(sums);
+    const double total = static_cast<double>(std::max<std::size_t>(1, data.size()));
+    m.*fields_of(split).accuracy = sums[1] / total;
+    return sums[0] / total;
   }
+  void evaluate_with(DataParallel* group) override { group_ = group; }
   void describe(std::ostream& line, const EpochMetrics& m, Split split) const override {
     line << "  acc " << m.*fields_of(split).accuracy;
   }
@@ -160,6 +191,8 @@ class ClassificationLoop final : public TaskLoop {
 
  private:
   std::size_t correct_ = 0;
+  DataParallel* group_ = nullptr;
+  mutable std::deque<std::pair<const Dataset*, Dataset>> shares_;
 };
 
 // "y", or "y1, y2": the names of the targets, for messages.
@@ -477,6 +510,7 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
   if (!(options.clip_grad_norm >= 0))
     throw std::invalid_argument("train: clip_grad_norm must be >= 0");
   if (group) agree(*group, train, validation, options);
+  task.evaluate_with(group);
   DataLoader loader(train, {options.batch_size, options.shuffle, options.seed, false,
                             group ? group->rank() : 0, group ? group->world_size() : 1});
   const std::size_t steps_per_epoch = loader.batches();

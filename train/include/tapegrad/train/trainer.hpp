@@ -70,8 +70,9 @@ struct TrainOptions {
   // each process takes its share of every batch of batch_size (the global batch), the gradients
   // are averaged over the global batch, and the training metrics are summed over the processes.
   // BatchNorm normalises with each process's own share; its running statistics are rank 0's,
-  // copied to every process before each evaluation. Every process evaluates the whole
-  // validation and test sets (with equal weights, to equal results). Only rank 0 logs and writes
+  // copied to every process before each evaluation. For classification each process evaluates
+  // its share of the validation and test sets and the sums are reduced; regression evaluates
+  // them whole on every process (equal weights, equal results). Only rank 0 logs and writes
   // the metrics, curves and checkpoints; a checkpoint resumes on any number of processes (every
   // process reads it).
   DataParallel* parallel = nullptr;
