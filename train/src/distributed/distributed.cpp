@@ -68,6 +68,7 @@ struct Distributed::Impl {
   float weight = 1;
   bool in_step = false;
   bool hook_began = false;
+  bool layout_final = false;  // the buckets follow a step's order (settle_layout)
   detail::LeafReadyHook<float> hook{};
 
   [[noreturn]] void fail(const std::string& message, int code) const {
@@ -151,6 +152,60 @@ struct Distributed::Impl {
       b.ready_at = unused;
       for (std::size_t p : b.params) b.ready_at = std::min(b.ready_at, first_use[p]);
     }
+  }
+
+  // Buckets of the parameters in `order`; a bucket closes before a parameter that would take it
+  // past options.bucket_bytes, and, with `finish` (each parameter's first use), before one that
+  // backward finishes later than the bucket's last once the bucket holds an eighth of that (so
+  // that a bucket full enough leaves without waiting for the next layer's backward).
+  void build_buckets(const std::vector<std::size_t>& order,
+                     const std::vector<std::size_t>* finish = nullptr) {
+    buckets.clear();
+    const std::size_t per_bucket = std::max<std::size_t>(1, options.bucket_bytes / sizeof(float));
+    std::size_t last = 0;
+    for (std::size_t i : order) {
+      const bool later = finish && !buckets.empty() && (*finish)[i] != (*finish)[last] &&
+                         8 * buckets.back().values.size() >= per_bucket;
+      last = i;
+      if (buckets.empty() || later || buckets.back().values.size() + params[i].numel() > per_bucket)
+        buckets.emplace_back();
+      Bucket& b = buckets.back();
+      b.params.push_back(i);
+      b.values.resize(b.values.size() + params[i].numel());
+    }
+  }
+
+  // After the first step whose backward rank 0 ran: every rank takes rank 0's order of the
+  // parameters by when backward finished them (latest first use first), and rebuilds the buckets
+  // in it (a weight and its bias, used by one record, finish together; parameters in
+  // registration order need not).
+  void settle_layout() {
+    std::vector<std::int64_t> proposal(2 * params.size() + 1, 0);
+    if (rank == 0 && hook_began) {
+      std::vector<std::size_t> order(params.size());
+      for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return first_use[a] != first_use[b] ? first_use[a] > first_use[b] : a > b;
+      });
+      proposal[0] = 1;
+      for (std::size_t i = 0; i < order.size(); ++i) {
+        proposal[1 + i] = static_cast<std::int64_t>(order[i]);
+        proposal[1 + params.size() + i] =
+            first_use[i] == unused ? -1 : static_cast<std::int64_t>(first_use[i]);
+      }
+    }
+    MPI_Request request;
+    MPI_Ibcast(proposal.data(), static_cast<int>(proposal.size()), MPI_INT64_T, 0, comm, &request);
+    wait(request, "broadcasting rank 0's gradient buckets");
+    if (proposal[0] == 0) return;  // rank 0 ran no backward: again after the next step
+    std::vector<std::size_t> order(params.size()), finish(params.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      order[i] = static_cast<std::size_t>(proposal[1 + i]);
+      const std::int64_t f = proposal[1 + params.size() + i];
+      finish[i] = f < 0 ? unused : static_cast<std::size_t>(f);
+    }
+    build_buckets(order, &finish);
+    layout_final = true;
   }
 
   void pack_buffers(bool unpack) {
@@ -296,17 +351,11 @@ void Distributed::attach(nn::Module<float>& model) {
   for (std::size_t i = 0; i < d.params.size(); ++i) d.lookup.emplace_back(d.params[i].node(), i);
   std::sort(d.lookup.begin(), d.lookup.end());
   d.first_use.assign(d.params.size(), unused);
-  // Buckets from the last parameter to the first: the order in which backward finishes them.
-  d.buckets.clear();
-  const std::size_t per_bucket = std::max<std::size_t>(1, d.options.bucket_bytes / sizeof(float));
-  // A bucket closes before a parameter that would take it past per_bucket values.
-  for (std::size_t i = d.params.size(); i-- > 0;) {
-    if (d.buckets.empty() || d.buckets.back().values.size() + d.params[i].numel() > per_bucket)
-      d.buckets.emplace_back();
-    Impl::Bucket& b = d.buckets.back();
-    b.params.push_back(i);
-    b.values.resize(b.values.size() + d.params[i].numel());
-  }
+  // Until a step has shown the order in which backward finishes them: the last parameter first.
+  std::vector<std::size_t> order(d.params.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = order.size() - 1 - i;
+  d.build_buckets(order);
+  d.layout_final = false;
 }
 
 void Distributed::broadcast_buffers() {
@@ -349,6 +398,7 @@ void Distributed::end_step() {
       offset += g.numel();
     }
   }
+  if (!d.layout_final) d.settle_layout();
 }
 
 void Distributed::sum(std::vector<double>& values) {
