@@ -23,6 +23,10 @@
 // the buckets start in one fixed order on every process; each process first multiplies its
 // gradients by its share of the global batch (local / global), so the sum is the global mean.
 //
+// The tape's hook (detail::leaf_ready_hook) is per thread: begin_step, backward and end_step run
+// on one thread, the one whose tape records the step. One backward per step (a second one in a
+// step ends every rank with an error).
+//
 // Every collective operation waits at most options.timeout_seconds: past that, the process
 // prints which operation did not complete and calls MPI_Abort, which ends every process (a
 // process that died or hangs, or processes running different steps, end the run with an error
