@@ -199,6 +199,29 @@ TEST_CASE("a checkpoint resumes on any number of ranks") {
   if (world->rank() == 0) std::remove(path.c_str());
 }
 
+TEST_CASE("buckets: after the first step, all but the first layer's leave during backward") {
+  // mlp:16-32-24-4: layers of 544, 792 and 100 values; buckets of 1024 bytes (256 values).
+  ModelSpec spec = build_model("mlp:16-32-24-4", 7);
+  world->attach(*spec.model);
+  const Dataset data = synthetic(24, 16, 4, 9);
+  for (int step = 0; step < 3; ++step) {
+    DataLoader loader(data, {24, false, 0, false, world->rank(), world->world_size()});
+    loader.start_epoch();
+    Batch batch;
+    REQUIRE(loader.next(batch));
+    world->begin_step(batch.size(), batch.global_size);
+    softmax_cross_entropy((*spec.model)(Var<float>(batch.inputs)), batch.labels).backward();
+    world->end_step();
+    spec.model->zero_grad();
+    if (step > 0) {
+      // The first layer's weight and bias (one record) are final only when backward ends.
+      CHECK(world->bucket_count() >= 4);
+      CHECK(world->overlapped_buckets() >= world->bucket_count() - 2);
+      CHECK(world->overlapped_buckets() < world->bucket_count());
+    }
+  }
+}
+
 TEST_CASE("Dropout: each rank draws masks of its own") {
   ModelSpec spec = build_model("mlp:16-32-4,dropout=0.5", 7);
   world->attach(*spec.model);

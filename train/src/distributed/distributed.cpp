@@ -65,6 +65,7 @@ struct Distributed::Impl {
   std::vector<float> buffer_values;
   std::size_t next_bucket = 0;  // buckets [0, next_bucket) are launched
   std::size_t progressed = 0;   // buckets [0, progressed) have completed
+  std::size_t overlapped = 0;   // buckets of this step launched before backward's last record
   float weight = 1;
   bool in_step = false;
   bool hook_began = false;
@@ -121,8 +122,10 @@ struct Distributed::Impl {
 
   // Launches, in bucket order, every bucket whose parameters are final after record i.
   void launch_ready(std::size_t i) {
-    while (next_bucket < buckets.size() && buckets[next_bucket].ready_at >= i)
+    while (next_bucket < buckets.size() && buckets[next_bucket].ready_at >= i) {
       launch(buckets[next_bucket++]);
+      if (i > 0) ++overlapped;  // records remain to be walked
+    }
     // Open MPI progresses non-blocking collectives only inside MPI calls: test the oldest.
     while (progressed < next_bucket) {
       int done = 0;
@@ -280,6 +283,10 @@ std::size_t Distributed::bucket_count() const {
   return impl_->buckets.size();
 }
 
+std::size_t Distributed::overlapped_buckets() const {
+  return impl_->overlapped;
+}
+
 void Distributed::abort(const std::string& message, int exit_code) const {
   impl_->fail(message, exit_code);
 }
@@ -375,7 +382,7 @@ void Distributed::begin_step(std::size_t local, std::size_t global) {
     throw std::invalid_argument("Distributed::begin_step: " + std::to_string(local) +
                                 " samples of a global batch of " + std::to_string(global));
   d.weight = static_cast<float>(static_cast<double>(local) / static_cast<double>(global));
-  d.next_bucket = d.progressed = 0;
+  d.next_bucket = d.progressed = d.overlapped = 0;
   d.hook_began = false;
   for (Impl::Bucket& b : d.buckets) b.ready_at = unused;
   d.in_step = true;

@@ -71,6 +71,9 @@ class Distributed final : public DataParallel {
 
   // The number of gradient buckets of the attached model.
   std::size_t bucket_count() const;
+  // Of the last step's buckets, those whose all-reduce started while backward still had records
+  // to walk.
+  std::size_t overlapped_buckets() const;
 
   // Ends every process: prints "tapegrad: rank R of N: <message>" on stderr, then MPI_Abort.
   [[noreturn]] void abort(const std::string& message, int exit_code = 1) const;
