@@ -59,13 +59,14 @@ check "one rank's error ends every rank" 1 "rank 1 of 2: error: .*/missing.csv" 
   "$mpirun" -np 2 bash -c 'd=$1; shift; [[ $OMPI_COMM_WORLD_RANK == 1 ]] && d=${d%/*}/missing.csv
     exec "$0" train --model mlp:4-8-2 --data "$d" "${@}"' "$bin" "$dir/train.csv" \
   --test "$dir/test.csv" --batch 16 --progress none --mpi-timeout 20 --epochs 1 --out "$dir/bad"
-# Regression on 3 ranks: y = 3 + 2·a − b + sin(c), learned to R² above 0.98 in 20 epochs (0.9892, as one process).
+# Regression on 3 ranks: y = 3 + 2·a − b + sin(c), learned to R² above 0.98 in 20 epochs
+# (0.9892, as in one process).
 awk 'BEGIN { srand(7); print "a,b,c,y";
   for (i = 0; i < 400; i++) { a = 4 * rand() - 2; b = 4 * rand() - 2; c = 4 * rand() - 2;
     printf "%.5f,%.5f,%.5f,%.5f\n", a, b, c, 3 + 2 * a - b + sin(c) } }' >"$dir/reg.csv"
 head -301 "$dir/reg.csv" >"$dir/reg_train.csv"
 { head -1 "$dir/reg.csv"; tail -n 100 "$dir/reg.csv"; } >"$dir/reg_test.csv"
-check "regression on 3 ranks" 0 "R2 0\.9[5-9]" -- "$mpirun" -np 3 "$bin" train --task regression \
+check "regression on 3 ranks" 0 "R2 0\.9[89]" -- "$mpirun" -np 3 "$bin" train --task regression \
   --data "$dir/reg_train.csv" --test "$dir/reg_test.csv" --target-columns y --model mlp:3-32-1 \
   --batch 16 --optimizer adam --lr 0.01 --epochs 20 --progress none --standardize \
   --mpi-timeout 20 --out "$dir/reg"
