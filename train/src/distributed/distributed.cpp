@@ -8,9 +8,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "tapegrad/autodiff/tape.hpp"
 
@@ -39,7 +43,8 @@ std::uint64_t hash_name_shape(std::uint64_t h, const std::string& name, const Sh
 
 std::string values_text(const std::uint64_t* v) {
   std::string out;
-  for (std::uint64_t i = 0; i < v[0]; ++i) out += (i ? ", " : "") + std::to_string(v[1 + i]);
+  const std::uint64_t n = std::min<std::uint64_t>(v[0], max_same_values);
+  for (std::uint64_t i = 0; i < n; ++i) out += (i ? ", " : "") + std::to_string(v[1 + i]);
   return out;
 }
 
@@ -82,9 +87,10 @@ struct Distributed::Impl {
   // Waits for `request`, at most options.timeout_seconds, calling MPI_Test (which also makes
   // progress on every other operation in flight) and yielding the core between tests.
   void wait(MPI_Request& request, const char* what) const {
-    const auto deadline =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                           std::chrono::duration<double>(options.timeout_seconds));
+    // (At most 10⁹ s, some 30 years: longer limits would overflow the clock's count.)
+    const double limit = std::min(options.timeout_seconds, 1e9);
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(limit));
     for (;;) {
       int done = 0;
       MPI_Test(&request, &done, MPI_STATUS_IGNORE);
@@ -146,7 +152,9 @@ struct Distributed::Impl {
         const auto it =
             std::lower_bound(lookup.begin(), lookup.end(), node,
                              [](const std::pair<const detail::Node<float>*, std::size_t>& e,
-                                const detail::Node<float>* n) { return e.first < n; });
+                                const detail::Node<float>* n) {
+                               return std::less<const detail::Node<float>*>()(e.first, n);
+                             });
         if (it != lookup.end() && it->first == node && first_use[it->second] == unused)
           first_use[it->second] = i;
       }
@@ -356,7 +364,9 @@ void Distributed::attach(nn::Module<float>& model) {
 
   d.lookup.clear();
   for (std::size_t i = 0; i < d.params.size(); ++i) d.lookup.emplace_back(d.params[i].node(), i);
-  std::sort(d.lookup.begin(), d.lookup.end());
+  std::sort(d.lookup.begin(), d.lookup.end(), [](const auto& a, const auto& b) {
+    return std::less<const detail::Node<float>*>()(a.first, b.first);
+  });
   d.first_use.assign(d.params.size(), unused);
   // Until a step has shown the order in which backward finishes them: the last parameter first.
   std::vector<std::size_t> order(d.params.size());
