@@ -240,11 +240,18 @@ void Tape<T>::run_raw(std::size_t top, bool retain_graph, bool capture) {
   detail::ProfileCollector* const prof = detail::profile_collector;
   if (prof) detail::profile_backward_begin(*prof);
   std::size_t i = top + 1;
+  // Told when leaves' gradients are final (data-parallel training); not for grad(), which
+  // leaves the leaves' gradients alone.
+  detail::LeafReadyHook<T>* const hook = capture ? nullptr : detail::leaf_ready_hook<T>;
+  if (hook) hook->begin(hook->context, records_.data(), i);
   try {
     while (i-- > 0) {
       Record<T>& r = records_[i];
       detail::Node<T>& out = *r.output;
-      if (!out.pending.defined()) continue;  // not on a path from the root
+      if (!out.pending.defined()) {  // not on a path from the root
+        if (hook) hook->done(hook->context, i);
+        continue;
+      }
       Gradients<T> grads(r, scratch);
       running_op_ = r.op;
       const std::int64_t start = prof ? detail::profile_now() : 0;
@@ -260,6 +267,7 @@ void Tape<T>::run_raw(std::size_t top, bool retain_graph, bool capture) {
       running_op_ = nullptr;
       if (out.retains_grad) add_into(out.grad, out.pending);
       if (!out.captured) out.pending = Tensor<T>();
+      if (hook) hook->done(hook->context, i);
     }
   } catch (...) {
     running_op_ = nullptr;

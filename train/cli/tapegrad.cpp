@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -32,6 +33,9 @@
 #include "tapegrad/train/models.hpp"
 #include "tapegrad/train/readers.hpp"
 #include "tapegrad/train/trainer.hpp"
+#ifdef TAPEGRAD_WITH_MPI
+#include "tapegrad/train/distributed.hpp"
+#endif
 
 using namespace tapegrad;
 
@@ -544,6 +548,19 @@ int main(int argc, char** argv) {
       train_cmd->add_option("--huber-delta", huber_delta, "regression: the Huber loss's delta")
           ->capture_default_str()
           ->check(positive);
+  double mpi_timeout = 300;
+  std::size_t mpi_bucket_bytes = 256 * 1024;
+  train_cmd
+      ->add_option("--mpi-timeout", mpi_timeout,
+                   "under mpirun: the longest wait, in seconds, for any one collective operation "
+                   "before every rank ends with an error")
+      ->capture_default_str()
+      ->check(positive);
+  train_cmd
+      ->add_option("--mpi-bucket-bytes", mpi_bucket_bytes,
+                   "under mpirun: gradients per all-reduce, in bytes")
+      ->capture_default_str()
+      ->check(positive_count);
   train_cmd
       ->add_option("--progress", progress,
                    "auto (a bar when stderr is a terminal), bar, lines, none")
@@ -607,6 +624,36 @@ int main(int argc, char** argv) {
         app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
     return 2;
   }
+
+  // Under mpirun (more than one process): data-parallel training, or, in a build without MPI,
+  // an error saying how to get one (N separate runs writing the same files would be wrong).
+  const std::size_t processes = launcher_world_size();
+#ifdef TAPEGRAD_WITH_MPI
+  std::unique_ptr<Distributed> group;
+  if (train_cmd->parsed() && processes > 1) {
+    try {
+      group = std::make_unique<Distributed>(&argc, &argv,
+                                            DistributedOptions{mpi_timeout, mpi_bucket_bytes});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tapegrad: error: %s\n", e.what());
+      return 1;
+    }
+  }
+  const bool leader = !group || group->rank() == 0;
+#else
+  (void)mpi_timeout;
+  (void)mpi_bucket_bytes;
+  if (train_cmd->parsed() && processes > 1) {
+    std::fprintf(stderr,
+                 "tapegrad: error: started as one of %zu processes (mpirun), but this tapegrad "
+                 "was built without MPI, so each would train alone: install Open MPI "
+                 "(scripts/setup --with-mpi, or apt-get install libopenmpi-dev openmpi-bin) and "
+                 "build again (CMake finds it and builds the distributed trainer)\n",
+                 processes);
+    return 1;
+  }
+  const bool leader = true;
+#endif
 
   try {
     ModelSpec spec = build_model(model_text, seed);
@@ -673,15 +720,25 @@ int main(int argc, char** argv) {
       if (opts.loss.kind == RegressionLoss::Kind::huber)
         task_text += " (delta " + std::to_string(opts.loss.huber_delta) + ")";
     }
-    std::printf(
-        "training %s on %zu samples (%s%s): epochs %zu, batch %zu, %s, schedule %s, seed %llu\n",
-        model_text.c_str(), fit.size(), data.data.c_str(), task_text.c_str(), opts.epochs,
-        opts.batch_size, describe(opts.optimizer).c_str(), schedule.c_str(),
-        static_cast<unsigned long long>(seed));
-    std::fflush(stdout);
+#ifdef TAPEGRAD_WITH_MPI
+    opts.parallel = group.get();
+    if (group)
+      task_text += ", on " + std::to_string(group->world_size()) + " processes (batch " +
+                   std::to_string(opts.batch_size) + " split among them)";
+#endif
+    if (leader) {
+      std::printf(
+          "training %s on %zu samples (%s%s): epochs %zu, batch %zu, %s, schedule %s, seed "
+          "%llu\n",
+          model_text.c_str(), fit.size(), data.data.c_str(), task_text.c_str(), opts.epochs,
+          opts.batch_size, describe(opts.optimizer).c_str(), schedule.c_str(),
+          static_cast<unsigned long long>(seed));
+      std::fflush(stdout);
+    }
     const Dataset* val = val_split > 0 ? &validation : nullptr;
     const TrainResult r = data.regression() ? train_regressor(*spec.model, fit, val, opts, resume)
                                             : train_classifier(*spec.model, fit, val, opts, resume);
+    if (!leader) return 0;  // rank 0 writes the model and prints the test result
     const std::string model_path = out + "/model.safetensors";
     if (data.regression())
       save_regression_model(model_path, *spec.model,
@@ -700,7 +757,15 @@ int main(int argc, char** argv) {
     std::printf("test accuracy %.4f (test loss %.4f, %zu images)\n", e.accuracy, e.loss,
                 test_set.size());
     return 0;
+  } catch (const DistributedError& e) {
+    // Thrown on every rank alike: rank 0 says it, and every rank ends normally.
+    if (leader) std::fprintf(stderr, "tapegrad: error: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
+#ifdef TAPEGRAD_WITH_MPI
+    // Possibly on this rank alone: the others would wait for it. End them all.
+    if (group) group->abort(std::string("error: ") + e.what(), 1);
+#endif
     std::fprintf(stderr, "tapegrad: error: %s\n", e.what());
     return 1;
   }

@@ -189,9 +189,22 @@ void ShuffleRng::set_state(const std::string& state) {
   engine_ = engine;
 }
 
+std::pair<std::size_t, std::size_t> shard_range(std::size_t count, std::size_t shard,
+                                                std::size_t shards) {
+  if (shards == 0 || shard >= shards)
+    throw std::invalid_argument("shard_range: shard " + std::to_string(shard) + " of " +
+                                std::to_string(shards));
+  const std::size_t base = count / shards, extra = count % shards;
+  const std::size_t first = shard * base + std::min(shard, extra);
+  return {first, first + base + (shard < extra ? 1 : 0)};
+}
+
 DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
     : data_(data), options_(options), rng_(options.seed), order_(data.size()) {
   if (options.batch_size == 0) throw std::invalid_argument("DataLoader: batch size must be > 0");
+  if (options.shards == 0 || options.shard >= options.shards)
+    throw std::invalid_argument("DataLoader: shard " + std::to_string(options.shard) + " of " +
+                                std::to_string(options.shards));
   if (!data.inputs.defined() || data.inputs.rank() < 1 || data.inputs.dim(0) != data.size())
     throw std::invalid_argument("DataLoader: inputs and labels disagree in count");
   if (data.regression() && data.targets.rank() != 2)
@@ -221,7 +234,10 @@ void DataLoader::skip(std::size_t batches) {
 bool DataLoader::next(Batch& batch) {
   const std::size_t remaining = order_.size() - cursor_;
   if (remaining == 0 || (options_.drop_last && remaining < options_.batch_size)) return false;
-  const std::size_t b = std::min(remaining, options_.batch_size);
+  const std::size_t global = std::min(remaining, options_.batch_size);
+  const auto [first, last] = shard_range(global, options_.shard, options_.shards);
+  const std::size_t b = last - first;
+  batch.global_size = global;
   const std::size_t per = data_.size() ? data_.inputs.numel() / data_.size() : 0;
   Shape shape = data_.inputs.shape();
   shape[0] = b;
@@ -233,7 +249,7 @@ bool DataLoader::next(Batch& batch) {
   else
     batch.labels.resize(b);
   for (std::size_t i = 0; i < b; ++i) {
-    const std::size_t src = order_[cursor_ + i];
+    const std::size_t src = order_[cursor_ + first + i];
     std::memcpy(batch.inputs.data() + i * per, data_.inputs.data() + src * per,
                 per * sizeof(float));
     if (regression)
@@ -241,7 +257,7 @@ bool DataLoader::next(Batch& batch) {
     else
       batch.labels[i] = data_.labels[src];
   }
-  cursor_ += b;
+  cursor_ += global;
   return true;
 }
 

@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <iostream>
+#include <numeric>
 #include <sstream>
 
 #include "tapegrad/autodiff/losses.hpp"
@@ -113,6 +116,11 @@ class TaskLoop {
                           Split split) const = 0;
   // The metrics of `split` after its loss in the epoch line.
   virtual void describe(std::ostream& line, const EpochMetrics& m, Split split) const = 0;
+  // Replaces the running metrics by their sums over the processes of `group`.
+  virtual void sum_running(DataParallel& group) = 0;
+  // Evaluates with `group` (or alone, if null). Regression evaluates every set whole on every
+  // process (equal weights give equal results).
+  virtual void evaluate_with(DataParallel* group) { (void)group; }
 };
 
 class ClassificationLoop final : public TaskLoop {
@@ -137,21 +145,54 @@ class ClassificationLoop final : public TaskLoop {
     correct_ = inside ? inside->epoch_correct : 0;
   }
   void save(TrainingState& state) const override { state.epoch_correct = correct_; }
+  // This process's share of `data`, copied once.
+  const Dataset& share_of(const Dataset& data) const {
+    for (const auto& [source, share] : shares_)
+      if (source == &data) return share;
+    const auto [first, last] = shard_range(data.size(), group_->rank(), group_->world_size());
+    std::vector<std::size_t> indices(last - first);
+    std::iota(indices.begin(), indices.end(), first);
+    shares_.emplace_back(&data, last > first ? data.subset(indices) : Dataset());
+    return shares_.back().second;
+  }
   void train_metrics(EpochMetrics& m, std::size_t seen) const override {
     m.train_accuracy = static_cast<double>(correct_) / static_cast<double>(seen);
   }
+  // With a group, each process evaluates its share of the samples (shard_range), and the loss
+  // sums and correct counts are summed over the processes.
   double evaluate(nn::Module<float>& model, const Dataset& data, EpochMetrics& m,
                   Split split) const override {
-    const Evaluation e = evaluate_classifier(model, data);
-    m.*fields_of(split).accuracy = e.accuracy;
-    return e.loss;
+    if (!group_ || group_->world_size() == 1) {
+      const Evaluation e = evaluate_classifier(model, data);
+      m.*fields_of(split).accuracy = e.accuracy;
+      return e.loss;
+    }
+    const Dataset& share = share_of(data);
+    const double n = static_cast<double>(share.size());
+    std::vector<double> sums{0.0, 0.0};
+    if (share.size() > 0) {
+      const Evaluation e = evaluate_classifier(model, share);
+      sums = {e.loss * n, std::round(e.accuracy * n)};
+    }
+    group_->sum(sums);
+    const double total = static_cast<double>(std::max<std::size_t>(1, data.size()));
+    m.*fields_of(split).accuracy = sums[1] / total;
+    return sums[0] / total;
   }
+  void evaluate_with(DataParallel* group) override { group_ = group; }
   void describe(std::ostream& line, const EpochMetrics& m, Split split) const override {
     line << "  acc " << m.*fields_of(split).accuracy;
+  }
+  void sum_running(DataParallel& group) override {
+    std::vector<double> v{static_cast<double>(correct_)};
+    group.sum(v);
+    correct_ = static_cast<std::size_t>(std::llround(v[0]));
   }
 
  private:
   std::size_t correct_ = 0;
+  DataParallel* group_ = nullptr;
+  mutable std::deque<std::pair<const Dataset*, Dataset>> shares_;
 };
 
 // "y", or "y1, y2": the names of the targets, for messages.
@@ -261,6 +302,10 @@ class RegressionLoop final : public TaskLoop {
   }
   void describe(std::ostream& line, const EpochMetrics& m, Split split) const override {
     line << "  rmse " << m.*fields_of(split).rmse << "  r2 " << m.*fields_of(split).r2;
+  }
+  void sum_running(DataParallel& group) override {
+    group.sum(abs_);
+    group.sum(sq_);
   }
 
  private:
@@ -398,6 +443,44 @@ RegressionEvaluation evaluate_regressor(nn::Module<float>& model, const Dataset&
 
 namespace {
 
+// FNV-1a over bytes.
+std::uint64_t hash_bytes(std::uint64_t h, const void* data, std::size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  return h;
+}
+
+std::uint64_t parameters_hash(const nn::Module<float>& model) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const Var<float>& p : model.parameters())
+    h = hash_bytes(h, p.value().data(), p.numel() * sizeof(float));
+  return h;
+}
+
+std::uint64_t bits_of(double x) {
+  std::uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+// Throws DistributedError on every process of `group` unless all train on data of the same
+// sizes (and labels) with the same options.
+void agree(DataParallel& group, const Dataset& train, const Dataset* validation,
+           const TrainOptions& options) {
+  const std::uint64_t labels = hash_bytes(1469598103934665603ULL, train.labels.data(),
+                                          train.labels.size() * sizeof(std::int64_t));
+  group.require_same(
+      "the data (training samples, values per sample, classes, targets, hash of the labels, "
+      "validation samples, test samples)",
+      {train.size(), train.inputs.numel() / train.size(), train.classes, train.target_count(),
+       labels, validation ? validation->size() : 0, options.watch ? options.watch->size() : 0});
+  group.require_same(
+      "the training options (epochs, batch size, seed, shuffling, max steps, learning rate, "
+      "gradient clipping)",
+      {options.epochs, options.batch_size, options.seed, options.shuffle ? 1u : 0u,
+       options.max_steps, bits_of(options.optimizer.lr), bits_of(options.clip_grad_norm)});
+}
+
 // The training loop of both tasks.
 TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dataset* validation,
                        const TrainOptions& options, const std::string& resume_from,
@@ -416,14 +499,20 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     options.watch->check_finite("test data");
   }
   if (options.epochs == 0) throw std::invalid_argument("train: epochs must be > 0");
-  std::ostream& log = options.log ? *options.log : std::cout;
+  DataParallel* const group = options.parallel;
+  const bool leader = !group || group->rank() == 0;  // logs and writes files
+  std::ostream no_log(nullptr);
+  std::ostream& log = !leader ? no_log : options.log ? *options.log : std::cout;
   std::vector<Var<float>> params = model.parameters();
   const std::unique_ptr<Optimizer<float>> optimizer_owner =
       make_optimizer(options.optimizer, model);
   Optimizer<float>& optimizer = *optimizer_owner;
   if (!(options.clip_grad_norm >= 0))
     throw std::invalid_argument("train: clip_grad_norm must be >= 0");
-  DataLoader loader(train, {options.batch_size, options.shuffle, options.seed, false});
+  if (group) agree(*group, train, validation, options);
+  task.evaluate_with(group);
+  DataLoader loader(train, {options.batch_size, options.shuffle, options.seed, false,
+                            group ? group->rank() : 0, group ? group->world_size() : 1});
   const std::size_t steps_per_epoch = loader.batches();
   std::size_t total_steps = 0;
   if (__builtin_mul_overflow(steps_per_epoch, options.epochs, &total_steps))
@@ -436,6 +525,11 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
   std::vector<Tensor<float>> best_weights;
   if (!resume_from.empty()) {
     state = load_checkpoint(resume_from, model, optimizer, loader.rng());
+    if (group)
+      group->require_same("the checkpoint " + resume_from +
+                              " (epoch, step, batches into the epoch, hash of the "
+                              "parameters)",
+                          {state.epoch, state.step, state.epoch_batches, parameters_hash(model)});
     result.history = state.history;
     result.best_epoch = state.best_epoch;
     result.best_val_loss = state.best_val_loss;
@@ -452,9 +546,11 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     log << "\n";
   }
   task.stamp(state, resume_from);
+  // The same model on every process, rank 0's weights (after the checkpoint) everywhere.
+  if (group) group->attach(model);
 
-  const bool bar = options.progress == TrainOptions::Progress::bar ||
-                   (options.progress == TrainOptions::Progress::automatic && isatty(2));
+  const bool bar = leader && (options.progress == TrainOptions::Progress::bar ||
+                              (options.progress == TrainOptions::Progress::automatic && isatty(2)));
   std::size_t step = state.step;
   Batch batch;
   for (std::size_t epoch = state.epoch + 1; epoch <= options.epochs; ++epoch) {
@@ -465,11 +561,13 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     // Resuming inside this epoch: the same order, without the batches already taken.
     const bool inside = epoch == state.epoch + 1 && state.epoch_batches > 0;
     std::size_t batch_index = inside ? state.epoch_batches : 0;
-    double loss_sum = inside ? state.epoch_loss_sum : 0;
-    std::size_t seen = inside ? state.epoch_seen : 0;
-    task.restart(inside ? &state : nullptr);
+    // The running metrics of the batches taken before a resume count once: on rank 0.
+    const bool carry = inside && leader;
+    double loss_sum = carry ? state.epoch_loss_sum : 0;
+    std::size_t seen = carry ? state.epoch_seen : 0;
+    task.restart(carry ? &state : nullptr);
     loader.skip(batch_index);
-    const std::size_t seen_before = seen;  // samples of this epoch taken before a resume
+    std::size_t seen_before = seen;  // samples of this epoch taken before a resume
     const auto start = Clock::now();
     ProgressBar progress(epoch, options.epochs, steps_per_epoch);
     double lr = optimizer.lr(0);
@@ -479,29 +577,46 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
         optimizer.set_lr(g, options.schedule.lr_at(optimizer.initial_lr(g), step, total_steps,
                                                    steps_per_epoch, state.plateau.reductions));
       lr = optimizer.lr(0);
-      const std::size_t b = batch.size();
+      const std::size_t b = batch.size();  // this process's share of the batch (all, alone)
       // The step, as the math reads: forward, loss, backward, update, clear the gradients.
-      Var<float> out = model(Var<float>(batch.inputs));
-      Var<float> loss = task.loss(out, batch);
-      const double value = loss.item();
-      if (!std::isfinite(value))
-        throw TrainingError("the training loss became " +
-                            std::string(std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
-                            std::to_string(epoch) + ", step " + std::to_string(batch_index + 1) +
-                            " of " + std::to_string(steps_per_epoch) + " (learning rate " +
-                            std::to_string(lr) + "); lower the learning rate or check the data");
-      loss.backward();
+      // With a group, the gradients are averaged over the processes between backward and
+      // update; a process whose share is empty (a batch smaller than the group) adds zeros.
+      if (group) group->begin_step(b, batch.global_size);
+      double value = 0;
+      if (b > 0) {
+        Var<float> out = model(Var<float>(batch.inputs));
+        Var<float> loss = task.loss(out, batch);
+        value = loss.item();
+        if (!std::isfinite(value))
+          throw TrainingError("the training loss became " +
+                              std::string(std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
+                              std::to_string(epoch) + ", step " + std::to_string(batch_index + 1) +
+                              " of " + std::to_string(steps_per_epoch) + " (learning rate " +
+                              std::to_string(lr) + "); lower the learning rate or check the data");
+        loss.backward();
+        task.count(out.value(), batch);
+      }
+      if (group) group->end_step();
       if (options.clip_grad_norm > 0) clip_grad_norm(params, options.clip_grad_norm);
       optimizer.step();
       optimizer.zero_grad();
       ++step;
       ++batch_index;
       loss_sum += value * static_cast<double>(b);
-      task.count(out.value(), batch);
       seen += b;
       if (bar) progress.update(batch_index, loss_sum / seen, seen);
     }
     if (bar) progress.finish();
+    if (group) {  // the running metrics of the whole group
+      std::vector<double> sums{loss_sum, static_cast<double>(seen),
+                               static_cast<double>(seen_before)};
+      group->sum(sums);
+      task.sum_running(*group);
+      loss_sum = sums[0];
+      seen = static_cast<std::size_t>(std::llround(sums[1]));
+      seen_before = static_cast<std::size_t>(std::llround(sums[2]));
+      group->broadcast_buffers();  // rank 0's running statistics, for evaluation and saving
+    }
     if (batch_index < steps_per_epoch) {  // max_steps stopped the run inside this epoch
       log << "stopped after step " << step << ", batch " << batch_index << " of " << steps_per_epoch
           << " of epoch " << epoch << "\n";
@@ -510,7 +625,7 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
       state.epoch_loss_sum = loss_sum;
       task.save(state);
       state.epoch_seen = seen;
-      if (!options.checkpoint_path.empty())
+      if (leader && !options.checkpoint_path.empty())
         save_checkpoint(options.checkpoint_path, model, optimizer, epoch_start, state);
       break;
     }
@@ -557,9 +672,9 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     line << "  " << m.seconds << " s  " << std::lround(m.samples_per_second) << " samples/s";
     log << line.str() << std::endl;
 
-    if (!options.metrics_path.empty())
+    if (leader && !options.metrics_path.empty())
       write_file_atomically(options.metrics_path, metrics_csv(result.history, task.task()));
-    if (!options.curves_path.empty())
+    if (leader && !options.curves_path.empty())
       write_file_atomically(options.curves_path, curves_svg(result.history, task.task()));
     state.epoch = epoch;
     state.step = step;
@@ -573,7 +688,7 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     state.epoch_loss_sum = 0;
     state.epoch_abs_error.clear();
     state.epoch_squared_error.clear();
-    if (!options.checkpoint_path.empty())
+    if (leader && !options.checkpoint_path.empty())
       save_checkpoint(options.checkpoint_path, model, optimizer, loader.rng(), state);
     if (validation && options.patience && state.epochs_without_improvement >= options.patience) {
       log << "early stop: no better validation loss for " << options.patience

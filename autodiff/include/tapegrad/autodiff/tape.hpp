@@ -215,6 +215,25 @@ class GraphGradients {
   detail::GraphPass<T>& pass_;
 };
 
+namespace detail {
+// Observes a reverse pass, for code that acts on a leaf's gradient as soon as it is final
+// (data-parallel training starts its all-reduce then). backward() calls begin(context, records,
+// count) once with the records it will walk (indices [0, count)), then done(context, i) after
+// it has passed record i (its rule ran, or it was not on a path from the root): every leaf
+// whose lowest-index using record is >= i then holds its final gradient for this pass. It calls
+// neither when the root is a leaf, nor in the passes of grad() and create_graph (which leave
+// the leaves' gradients alone or record them as values). Set on one thread, for that thread's tape;
+// null (the default) costs one test per pass and one per record.
+template <class T>
+struct LeafReadyHook {
+  void (*begin)(void* context, const Record<T>* records, std::size_t count);
+  void (*done)(void* context, std::size_t record);
+  void* context;
+};
+template <class T>
+inline thread_local LeafReadyHook<T>* leaf_ready_hook = nullptr;
+}  // namespace detail
+
 template <class T>
 class Tape {
  public:

@@ -79,11 +79,21 @@ class ShuffleRng {
   std::mt19937_64 engine_;
 };
 
+// The share of `count` items that shard `shard` of `shards` takes: [first, last), consecutive
+// shares in shard order, the first count % shards shares one item longer than the rest (so a
+// share may be empty when count < shards).
+std::pair<std::size_t, std::size_t> shard_range(std::size_t count, std::size_t shard,
+                                                std::size_t shards);
+
 struct LoaderOptions {
   std::size_t batch_size = 64;
   bool shuffle = true;
   std::uint64_t seed = 0;
   bool drop_last = false;
+  // Data-parallel training: every process draws the same order and batches of batch_size (the
+  // global batch); this loader yields share `shard` of `shards` of each (shard_range).
+  std::size_t shard = 0;
+  std::size_t shards = 1;
 };
 
 // A batch: inputs [B, ...sample shape] and B labels (classification) or targets [B, K]
@@ -92,6 +102,9 @@ struct Batch {
   Tensor<float> inputs;
   std::vector<std::int64_t> labels;
   Tensor<float> targets;
+  // The samples of the whole batch of which this is one share (LoaderOptions::shards);
+  // size() when the loader is not sharded.
+  std::size_t global_size = 0;
   std::size_t size() const { return inputs.defined() && inputs.rank() ? inputs.dim(0) : 0; }
 };
 
@@ -107,7 +120,8 @@ class DataLoader {
   std::size_t batches() const;
   // Begins an epoch: draws the order (if shuffling) and rewinds.
   void start_epoch();
-  // Fills `batch` with the next batch of this epoch; false when the epoch is over.
+  // Fills `batch` with the next batch of this epoch (this shard's share of it, which may be
+  // empty); false when the epoch is over.
   bool next(Batch& batch);
   // Passes over the next `batches` batches of this epoch (to resume inside it).
   void skip(std::size_t batches);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tapegrad/layers/module.hpp"
+#include "tapegrad/train/data_parallel.hpp"
 #include "tapegrad/train/dataset.hpp"
 #include "tapegrad/train/make_optimizer.hpp"
 #include "tapegrad/train/metrics.hpp"
@@ -63,6 +64,18 @@ struct TrainOptions {
   enum class Progress { automatic, bar, lines, none };
   Progress progress = Progress::automatic;  // automatic: a bar when stderr is a terminal
   std::ostream* log = nullptr;              // epoch lines; nullptr: std::cout
+  // Data-parallel training (data_parallel.hpp; e.g. tapegrad::Distributed), or null. With it,
+  // every process calls the trainer with the same model, data and options: the processes check
+  // that they agree (DistributedError otherwise), rank 0's initial weights are copied to all,
+  // each process takes its share of every batch of batch_size (the global batch), the gradients
+  // are averaged over the global batch, and the training metrics are summed over the processes.
+  // BatchNorm normalises with each process's own share; its running statistics are rank 0's,
+  // copied to every process before each evaluation. For classification each process evaluates
+  // its share of the validation and test sets and the sums are reduced; regression evaluates
+  // them whole on every process (equal weights, equal results). Only rank 0 logs and writes
+  // the metrics, curves and checkpoints; a checkpoint resumes on any number of processes (every
+  // process reads it).
+  DataParallel* parallel = nullptr;
 };
 
 struct TrainResult {
