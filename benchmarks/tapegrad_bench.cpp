@@ -1,10 +1,14 @@
-// tapegrad's side of the benchmarks: the workloads of benchmarks/WORKLOADS.md and a sweep of
-// single ops, forward and forward+backward, with Google Benchmark. Run through
-// benchmarks/compare to see them next to PyTorch; run alone for tapegrad's numbers only.
+// tapegrad's side of the benchmarks: the workloads of benchmarks/README.md, the sweep of the
+// mlp-fashion step over batch and width (sweep/...), a sweep of single ops, forward and
+// forward+backward, and the machine's limits (peak_fma, sgemm_rate), with Google Benchmark. Run
+// through benchmarks/compare to see them next to PyTorch; run alone for tapegrad's numbers only.
 //
-// Each benchmark also reports heap_allocs (operator new calls per iteration, after warm-up)
+// Each benchmark with a known FLOP count reports GFLOPs (its rate), peak_fma reports
+// peak_gflops, and the context names the OpenBLAS kernels that ran (openblas_core). Each also
+// reports heap_allocs (operator new calls per iteration, after warm-up)
 // and peak_rss_mb (the process's peak resident memory so far).
 #include <benchmark/benchmark.h>
+#include <cblas.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -17,6 +21,7 @@
 
 #include "tapegrad/layers/layers.hpp"
 #include "tapegrad/tapegrad.hpp"
+#include "tapegrad/train/peak_flops.hpp"
 #include "tapegrad/train/readers.hpp"
 #include "tapegrad/train/sgd.hpp"
 
@@ -90,6 +95,18 @@ void run(benchmark::State& state, const std::function<void()>& step, double flop
         benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// ---- the machine's peak float32 FMA rate on tapegrad's thread count (a register-only loop) ----
+void peak_fma(benchmark::State& state) {
+  PeakFlops p;
+  for (auto _ : state) {
+    const PeakFlops q = measure_peak_flops(num_threads(), 0.05, 3);
+    if (q.gflops > p.gflops) p = q;
+  }
+  state.counters["peak_gflops"] = p.gflops;
+  state.counters["threads"] = static_cast<double>(p.threads);
+  state.SetLabel(p.isa);
+}
+
 // ---- the sgemm rate of this machine (the floor for BLAS-bound workloads) ----
 void sgemm_rate(benchmark::State& state) {
   const std::size_t n = static_cast<std::size_t>(state.range(0));
@@ -133,8 +150,33 @@ void train_step(benchmark::State& state, nn::Module<float>& model, const Tensor<
       flop);
 }
 
-void mlp_step(benchmark::State& state, std::vector<std::size_t> sizes, std::size_t batch,
-              double flop) {
+// FLOP of an MLP step, counting what is computed: the forward products, every weight gradient,
+// and the input gradient of every layer but the first (its input is data).
+double mlp_flop(const std::vector<std::size_t>& sizes, std::size_t batch) {
+  double all = 0, past_first = 0;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const double p = static_cast<double>(sizes[l]) * static_cast<double>(sizes[l + 1]);
+    all += p;
+    if (l > 0) past_first += p;
+  }
+  return 2.0 * static_cast<double>(batch) * (2 * all + past_first);
+}
+
+// FLOP of one conv1d pass at stride 1 ("same" padding): 2·N·C_out·L·C_in·K.
+double conv_flop(double n, double c_in, double c_out, double length, double kernel) {
+  return 2 * n * c_out * length * c_in * kernel;
+}
+
+// cnn-fashion: both convs forward and their weight gradients, the second conv's input gradient,
+// and the linear layer's forward, weight and input gradient.
+double cnn_flop() {
+  const double conv1 = conv_flop(64, 28, 64, 28, 3), conv2 = conv_flop(64, 64, 128, 14, 3);
+  const double lin = 2.0 * 64 * 128 * 7 * 10;
+  return 2 * conv1 + 3 * conv2 + 3 * lin;
+}
+
+void mlp_step(benchmark::State& state, std::vector<std::size_t> sizes, std::size_t batch) {
+  const double flop = mlp_flop(sizes, batch);
   nn::Generator g(0);
   auto model = nn::mlp<float>(sizes, nn::Activation::relu, g);
   train_step(state, *model, random_tensor({batch, sizes[0]}, 9), random_labels(batch, 10), flop);
@@ -172,24 +214,28 @@ void mlp_fashion_derivative(benchmark::State& state, bool hvp) {
 void cnn_step(benchmark::State& state) {
   nn::Generator g(0);
   auto model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g);
-  train_step(state, *model, random_tensor({64, 28, 28}, 11), random_labels(64, 12), 0.18e9);
+  train_step(state, *model, random_tensor({64, 28, 28}, 11), random_labels(64, 12), cnn_flop());
 }
 
 void conv_bench(benchmark::State& state, bool backward) {
   nn::Generator g(0);
   nn::Conv1d<float> conv(16, 32, 5, g, 1, 2);
   Var<float> x = Var<float>::parameter(random_tensor({32, 16, 256}, 13));
+  const double pass = conv_flop(32, 16, 32, 256, 5);
   if (!backward) {
     NoGradGuard no_grad;
     run(
-        state, [&] { benchmark::DoNotOptimize(conv(x).value().data()); }, 0.042e9);
+        state, [&] { benchmark::DoNotOptimize(conv(x).value().data()); }, pass);
     return;
   }
-  run(state, [&] {
-    conv.zero_grad();
-    x.zero_grad();
-    sum(conv(x)).backward();
-  });
+  run(
+      state,
+      [&] {
+        conv.zero_grad();
+        x.zero_grad();
+        sum(conv(x)).backward();
+      },
+      3 * pass);
 }
 
 // fashion-mlp: one epoch of the MLP 784-256-128-10 on Fashion-MNIST, batch 64, SGD lr 0.05
@@ -202,14 +248,17 @@ void fashion_epoch(benchmark::State& state) {
   SGD<float> sgd(model->parameters(), {0.05, 0.9, 0.0, false, 0.0});
   DataLoader loader(train, {64, true, 0, false});
   Batch batch;
-  run(state, [&] {
-    loader.start_epoch();
-    while (loader.next(batch)) {
-      sgd.zero_grad();
-      softmax_cross_entropy((*model)(Var<float>(batch.inputs)), batch.labels).backward();
-      sgd.step();
-    }
-  });
+  run(
+      state,
+      [&] {
+        loader.start_epoch();
+        while (loader.next(batch)) {
+          sgd.zero_grad();
+          softmax_cross_entropy((*model)(Var<float>(batch.inputs)), batch.labels).backward();
+          sgd.step();
+        }
+      },
+      mlp_flop({784, 256, 128, 10}, train.size()));
 }
 
 // ---- single ops at several sizes: forward, or forward + sum + backward ----
@@ -268,15 +317,16 @@ void matmul_op(benchmark::State& state, bool backward) {
 }
 
 void register_all() {
+  benchmark::RegisterBenchmark("peak_fma", peak_fma)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("sgemm_rate", sgemm_rate)->Arg(1024)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("op-overhead", op_overhead)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("mlp-small", mlp_step, std::vector<std::size_t>{64, 32, 10}, 32, 0.0)
+  benchmark::RegisterBenchmark("mlp-small", mlp_step, std::vector<std::size_t>{64, 32, 10}, 32)
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("mlp-fashion", mlp_step, std::vector<std::size_t>{784, 256, 128, 10},
-                               64, 0.090e9)
+                               64)
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("mlp-wide", mlp_step, std::vector<std::size_t>{784, 1024, 1024, 10},
-                               256, 2.86e9)
+                               256)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("mlp-fashion-grad", mlp_fashion_derivative, false)
       ->Unit(benchmark::kMicrosecond);
@@ -286,6 +336,15 @@ void register_all() {
   benchmark::RegisterBenchmark("conv1d-fwdbwd", conv_bench, true)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("cnn-fashion", cnn_step)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("fashion-mlp-epoch", fashion_epoch)->Unit(benchmark::kMillisecond);
+  // The sweep: the mlp-fashion step at several batches, and the MLP 784-W-W-10 at batch 64.
+  for (std::size_t batch : {1, 4, 16, 64, 256, 1024})
+    benchmark::RegisterBenchmark(("sweep/batch/" + std::to_string(batch)).c_str(), mlp_step,
+                                 std::vector<std::size_t>{784, 256, 128, 10}, batch)
+        ->Unit(benchmark::kMicrosecond);
+  for (std::size_t width : {64, 128, 256, 512, 1024, 2048, 4096})
+    benchmark::RegisterBenchmark(("sweep/width/" + std::to_string(width)).c_str(), mlp_step,
+                                 std::vector<std::size_t>{784, width, width, 10}, 64)
+        ->Unit(benchmark::kMicrosecond);
   const std::vector<std::pair<long, long>> sizes = {{1, 16}, {64, 256}, {256, 1024}};
   const std::pair<const char*, UnaryOp> unary[] = {{"relu", relu<float>},
                                                    {"sigmoid", sigmoid<float>},
@@ -314,6 +373,11 @@ void register_all() {
 
 int main(int argc, char** argv) {
   register_all();
+  // Which OpenBLAS kernels run (OPENBLAS_CORETYPE in the environment forces a set).
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  benchmark::AddCustomContext("OPENBLAS_CORETYPE", forced ? forced : "(unset)");
+  benchmark::AddCustomContext("tapegrad_threads", std::to_string(num_threads()));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -132,6 +132,16 @@ def workloads():
     a = rand(1024, 1024); b = rand(1024, 1024)
     w["sgemm_rate/1024"] = lambda: torch.mm(a, b)
 
+    # The sweep: the mlp-fashion step at several batches, and the MLP 784-W-W-10 at batch 64.
+    for batch in (1, 4, 16, 64, 256, 1024):
+        model = mlp([784, 256, 128, 10])
+        w[f"sweep/batch/{batch}"] = train_step(model, rand(batch, 784), labels(batch),
+                                               torch.optim.SGD(model.parameters(), lr=0.1))
+    for width in (64, 128, 256, 512, 1024, 2048, 4096):
+        model = mlp([784, width, width, 10])
+        w[f"sweep/width/{width}"] = train_step(model, rand(64, 784), labels(64),
+                                               torch.optim.SGD(model.parameters(), lr=0.1))
+
     for rows, cols in [(1, 16), (64, 256), (256, 1024)]:
         x = rand(rows, cols)
         xr = x.clone().requires_grad_()

@@ -19,6 +19,7 @@
 
 #include "conv_kernels.hpp"
 #include "parallel.hpp"
+#include "tapegrad/autodiff/profiler.hpp"
 #include "tapegrad/autodiff/tensor.hpp"
 
 namespace tapegrad::blas {
@@ -235,6 +236,8 @@ void gemm_any(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::siz
     for (std::size_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
     return;
   }
+  detail::profile_flops(2.0 * static_cast<double>(m) * static_cast<double>(n) *
+                        static_cast<double>(k));
   if (alpha == T(1) && own_gemm(ta, tb, m, n, k, a, b, beta, c)) return;
   split_gemm(ta, tb, m, n, k, a, b, c,
              [&](std::size_t rows, std::size_t cols, const T* a0, std::size_t lda, const T* b0,

@@ -140,6 +140,8 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
     detail::forward_direct(g, x.value().data(), w.value().data(), bias, y.data());
   else
     detail::forward_im2col(g, x.value().data(), w.value().data(), bias, y.data());
+  if (detail::direct_pays(stride, g.l_out, span))
+    detail::profile_flops(2.0 * g.n * g.c_out * g.l_out * g.c_in * g.kernel);
   // Both forms of the rule in one object (a raw lambda beside a graph lambda would not fit
   // in the record's inline storage).
   struct Rule {
@@ -149,6 +151,8 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
     void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
       const bool direct_w = detail::direct_pays(g.stride, g.l_out, span);
       const bool direct_x = detail::direct_pays(g.stride, g.length, span);
+      detail::profile_flops(2.0 * g.n * g.c_out * g.l_out * g.c_in * g.kernel *
+                            ((gr.needed(1) && direct_w) + (gr.needed(0) && direct_x)));
       Tensor<T> gout;  // gy in the im2col layout, made only if the im2col path needs it
       if ((gr.needed(1) && !direct_w) || (gr.needed(0) && !direct_x))
         gout = detail::gemm_layout(g, gy.data());

@@ -19,6 +19,7 @@ struct ProfileCollector {
   std::vector<Profiler::Event> events;
   std::int64_t origin_ns = 0;  // profile_now() at construction
   std::int64_t last_ns = 0;    // end of the previous event (or mark), relative to origin_ns
+  double pending_flops = 0;    // reported since the previous event
   bool in_backward = false;
   bool recording = true;
   int tid = 0;
@@ -33,7 +34,8 @@ std::int64_t profile_now() {
 void profile_forward(ProfileCollector& c, const char* name) {
   if (c.in_backward) return;
   const std::int64_t now = profile_now() - c.origin_ns;
-  c.events.push_back({name, c.last_ns, now - c.last_ns, false});
+  c.events.push_back({name, c.last_ns, now - c.last_ns, false, c.pending_flops});
+  c.pending_flops = 0;
   c.last_ns = now;
 }
 
@@ -43,11 +45,17 @@ void profile_backward_begin(ProfileCollector& c) {
 
 void profile_backward(ProfileCollector& c, const char* name, std::int64_t start_ns) {
   const std::int64_t end = profile_now();
-  c.events.push_back({name, start_ns - c.origin_ns, end - start_ns, true});
+  c.events.push_back({name, start_ns - c.origin_ns, end - start_ns, true, c.pending_flops});
+  c.pending_flops = 0;
+}
+
+void profile_add_flops(ProfileCollector& c, double flop) {
+  c.pending_flops += flop;
 }
 
 void profile_backward_end(ProfileCollector& c) {
   c.in_backward = false;
+  c.pending_flops = 0;
   c.last_ns = profile_now() - c.origin_ns;
 }
 
@@ -115,7 +123,9 @@ bool Profiler::recording() const {
 
 void Profiler::mark() {
   detail::ProfileCollector* c = detail::profile_collector;
-  if (c != nullptr) c->last_ns = detail::profile_now() - c->origin_ns;
+  if (c == nullptr) return;
+  c->last_ns = detail::profile_now() - c->origin_ns;
+  c->pending_flops = 0;
 }
 
 const std::vector<Profiler::Event>& Profiler::events() const {
@@ -129,9 +139,11 @@ std::vector<Profiler::OpStats> Profiler::stats() const {
     if (e.backward) {
       ++s.backward_calls;
       s.backward_ms += static_cast<double>(e.duration_ns) * 1e-6;
+      s.backward_flops += e.flops;
     } else {
       ++s.calls;
       s.forward_ms += static_cast<double>(e.duration_ns) * 1e-6;
+      s.forward_flops += e.flops;
     }
   }
   std::vector<OpStats> out;
@@ -151,24 +163,41 @@ double Profiler::total_ms() const {
   return static_cast<double>(ns) * 1e-6;
 }
 
+double Profiler::total_flops() const {
+  double f = 0;
+  for (const Event& e : collector_->events) f += e.flops;
+  return f;
+}
+
 void Profiler::print(std::ostream& out) const {
   const std::vector<OpStats> rows = stats();
   const double total = total_ms();
   std::size_t width = 2;
   for (const OpStats& s : rows) width = std::max(width, s.op.size());
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%-*s %10s %10s %12s %12s %12s %7s\n", static_cast<int>(width),
-                "op", "calls", "bwd_calls", "forward_ms", "backward_ms", "total_ms", "%");
+  // GFLOP and GFLOP/s, or "-" for no FLOP.
+  const auto flop_columns = [](double flop, double ms) {
+    char cols[64];
+    if (flop > 0)
+      std::snprintf(cols, sizeof cols, " %10.4f %9.1f", flop * 1e-9,
+                    ms > 0 ? flop / ms * 1e-6 : 0.0);
+    else
+      std::snprintf(cols, sizeof cols, " %10s %9s", "-", "-");
+    return std::string(cols);
+  };
+  std::snprintf(buf, sizeof buf, "%-*s %10s %10s %12s %12s %12s %7s %10s %9s\n",
+                static_cast<int>(width), "op", "calls", "bwd_calls", "forward_ms", "backward_ms",
+                "total_ms", "%", "gflop", "gflop/s");
   out << buf;
   for (const OpStats& s : rows) {
-    std::snprintf(buf, sizeof buf, "%-*s %10zu %10zu %12.3f %12.3f %12.3f %6.1f%%\n",
+    std::snprintf(buf, sizeof buf, "%-*s %10zu %10zu %12.3f %12.3f %12.3f %6.1f%%",
                   static_cast<int>(width), s.op.c_str(), s.calls, s.backward_calls, s.forward_ms,
                   s.backward_ms, s.total_ms(), total > 0 ? 100 * s.total_ms() / total : 0.0);
-    out << buf;
+    out << buf << flop_columns(s.total_flops(), s.total_ms()) << "\n";
   }
-  std::snprintf(buf, sizeof buf, "%-*s %10s %10s %12s %12s %12.3f %6.1f%%\n",
-                static_cast<int>(width), "total", "", "", "", "", total, total > 0 ? 100.0 : 0.0);
-  out << buf;
+  std::snprintf(buf, sizeof buf, "%-*s %10s %10s %12s %12s %12.3f %6.1f%%", static_cast<int>(width),
+                "total", "", "", "", "", total, total > 0 ? 100.0 : 0.0);
+  out << buf << flop_columns(total_flops(), total) << "\n";
 }
 
 void Profiler::write_chrome_trace(std::ostream& out) const {
@@ -184,6 +213,11 @@ void Profiler::write_chrome_trace(std::ostream& out) const {
     write_us(out, e.start_ns);
     out << ", \"dur\": ";
     write_us(out, e.duration_ns);
+    if (e.flops > 0) {
+      char flop[48];
+      std::snprintf(flop, sizeof flop, "%.0f", e.flops);
+      out << ", \"args\": {\"flop\": " << flop << "}";
+    }
     out << ", \"pid\": " << pid << ", \"tid\": " << collector_->tid << "}";
   }
   out << "\n], \"displayTimeUnit\": \"ms\"}\n";

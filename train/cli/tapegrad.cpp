@@ -31,6 +31,7 @@
 #include "tapegrad/train/make_optimizer.hpp"
 #include "tapegrad/train/model_file.hpp"
 #include "tapegrad/train/models.hpp"
+#include "tapegrad/train/peak_flops.hpp"
 #include "tapegrad/train/readers.hpp"
 #include "tapegrad/train/trainer.hpp"
 #ifdef TAPEGRAD_WITH_MPI
@@ -285,14 +286,18 @@ struct BenchOptions {
 constexpr const char* bench_footer =
     "Columns: forward is the model and the loss, backward is loss.backward(), optimizer is "
     "step() and zero_grad() of the default recipe's optimiser (SGD with momentum), step is "
-    "their sum; median_ms, min_ms and max_ms are over the timed steps, in milliseconds; samples/s "
-    "is the "
-    "batch size over the median step. The per-op table that follows: op, calls (forward "
-    "calls), bwd_calls (backward rules run), forward_ms, backward_ms and total_ms (summed over "
-    "the timed steps), % (share of the sum of all ops' times); an op's forward time is the time "
-    "from the previous op to it (see docs/benchmarking.md). Inputs are standard normal, labels "
-    "uniform; the model is in training mode. The profiler records during the timed steps (about "
-    "75 ns per op event on a 2-core VM: see docs/benchmarking.md).";
+    "their sum; median_ms, min_ms and max_ms are over the timed steps, in milliseconds; "
+    "samples/s is the batch size over the median step; gflop/step is the FLOP the ops report "
+    "per step (products: 2·m·n·k each, forward and backward), gflop/s that over the median "
+    "step, and % of peak that rate over the machine's peak float32 FMA rate on the same threads, "
+    "measured after the steps (a register-only FMA loop: tapegrad::measure_peak_flops). The "
+    "per-op table that follows: op, calls (forward calls), bwd_calls (backward rules run), "
+    "forward_ms, backward_ms and total_ms (summed over the timed steps), % (share of the sum of "
+    "all ops' times), gflop and gflop/s (the op's FLOP and their rate over its total time; - for "
+    "ops that report none); an op's forward time is the time from the previous op to it (see "
+    "docs/benchmarking.md). Inputs are standard normal, labels uniform; the model is in training "
+    "mode. The profiler records during the timed steps (about 75 ns per op event on a 2-core VM: "
+    "see docs/benchmarking.md).";
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -346,7 +351,14 @@ int run_bench(const ModelSpec& spec, const BenchOptions& b, std::uint64_t seed) 
   row("backward", backward);
   row("optimizer", step);
   row("step", total);
-  std::printf("samples/s %.0f\n\n", static_cast<double>(b.batch) / (median(total) * 1e-3));
+  std::printf("samples/s %.0f\n", static_cast<double>(b.batch) / (median(total) * 1e-3));
+  const double flop = prof->total_flops() / static_cast<double>(b.steps);
+  const PeakFlops peak = measure_peak_flops(num_threads());
+  const double rate = flop / (median(total) * 1e-3) * 1e-9;
+  std::printf(
+      "gflop/step %.4f, gflop/s %.1f, peak %.1f GFLOP/s (%zu threads, %s): %.1f%% of peak\n\n",
+      flop * 1e-9, rate, peak.gflops, peak.threads, peak.isa,
+      peak.gflops > 0 ? 100 * rate / peak.gflops : 0.0);
   std::fflush(stdout);
   prof->print(std::cout);
   if (!b.trace.empty()) {
