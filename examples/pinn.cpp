@@ -61,7 +61,7 @@ int main() {
   GradOptions keep;
   keep.create_graph = true;
 
-  const int steps = 3000;
+  const int steps = 1500;
   T loss_value = 0;
   for (int step = 0; step <= steps; ++step) {
     // Each u_i depends on x_i alone, so the gradient of Σ u is the vector of u′(x_i).
