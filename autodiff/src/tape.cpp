@@ -199,6 +199,14 @@ void add_into(Tensor<T>& dst, const Tensor<T>& src) {
 
 template <class T>
 void Tape<T>::check_root(const detail::Node<T>& root, const Shape& seed_shape) const {
+  if (__builtin_expect(
+          running_op_ == nullptr && is_tracked(root) && seed_shape == root.value.shape(), 1))
+    return;
+  fail_root(root, seed_shape);
+}
+
+template <class T>
+void Tape<T>::fail_root(const detail::Node<T>& root, const Shape& seed_shape) const {
   if (running_op_ != nullptr)
     throw std::logic_error(std::string("backward: called from inside a backward rule (of op '") +
                            running_op_ +
@@ -213,9 +221,8 @@ void Tape<T>::check_root(const detail::Node<T>& root, const Shape& seed_shape) c
         "backward: this value does not require a gradient (no tracked leaf "
         "was used to compute it, or it was computed under NoGradGuard)");
   }
-  if (seed_shape != root.value.shape())
-    throw ShapeError("backward: upstream gradient of shape " + seed_shape.to_string() +
-                     " for an output of shape " + root.value.shape().to_string());
+  throw ShapeError("backward: upstream gradient of shape " + seed_shape.to_string() +
+                   " for an output of shape " + root.value.shape().to_string());
 }
 
 template <class T>

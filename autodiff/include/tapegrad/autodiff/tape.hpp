@@ -277,7 +277,10 @@ class Tape {
   // Drops every record whose output only the tape holds, newest first (dropping one releases
   // its inputs, which may leave older records unreachable in turn), then closes the gaps.
   void release_unreachable();
+  // Throws unless `root` can start a pass seeded with a tensor of `seed_shape`.
   void check_root(const detail::Node<T>& root, const Shape& seed_shape) const;
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_root(const detail::Node<T>& root,
+                                                        const Shape& seed_shape) const;
   // The first-order loop over records [0, top]; pending tensors carry the gradients.
   void run_raw(std::size_t top, bool retain_graph, bool capture);
   // The create_graph loop over records [0, top]; pending_graph nodes carry the gradients.
