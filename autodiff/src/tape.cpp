@@ -36,11 +36,12 @@ void Var<T>::backward(bool retain_graph, bool create_graph) {
   if (numel() != 1)
     throw ShapeError("backward: the output has shape " + shape().to_string() +
                      ", not a single element; pass an upstream gradient of that shape");
+  Tensor<T> one = Tensor<T>::ones(shape());
   if (!create_graph) {
-    Tape<T>::current().backward(*node_, Tensor<T>::ones(shape()), retain_graph);
+    Tape<T>::current().backward(*node_, std::move(one), retain_graph);
     return;
   }
-  backward(Tensor<T>::ones(shape()), retain_graph, create_graph);
+  backward(one, retain_graph, create_graph);
 }
 
 template <class T>
@@ -237,45 +238,74 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
 }
 
 template <class T>
+void Tape<T>::backward(detail::Node<T>& root, Tensor<T>&& upstream, bool retain_graph) {
+  check_root(root, upstream.shape());
+  Tensor<T>& seed = root.is_leaf ? root.grad : root.pending;
+  if (seed.defined())
+    add_into(seed, upstream);
+  else
+    seed = std::move(upstream);
+  if (!root.is_leaf) run_raw(root.record, retain_graph, false);
+}
+
+template <class T>
+template <bool plain>
+void Tape<T>::walk_raw(std::size_t top, Tensor<T>* scratch, detail::ProfileCollector* prof,
+                       detail::LeafReadyHook<T>* hook) {
+  // `plain`: no grad() capture, no profiler, no hook: the training step's pass, with their
+  // tests compiled out of the loop.
+  std::size_t i = top + 1;
+  if constexpr (!plain)
+    if (hook) hook->begin(hook->context, records_.data(), i);
+  while (i-- > 0) {
+    Record<T>& r = records_[i];
+    detail::Node<T>& out = *r.output;
+    if (!out.pending.defined()) {  // not on a path from the root
+      if constexpr (!plain)
+        if (hook) hook->done(hook->context, i);
+      continue;
+    }
+    Gradients<T> grads(r, scratch);
+    running_op_ = r.op;
+    std::int64_t start = 0;
+    if constexpr (!plain)
+      if (prof) start = detail::profile_now();
+    if (r.backward.has_raw()) {
+      r.backward(out.pending, grads);
+    } else {  // a custom op with a graph rule only: run it on constants
+      detail::GraphPass<T> values;
+      values.values = &grads;
+      GraphGradients<T> graph_grads(r, values);
+      r.backward(Var<T>(out.pending), graph_grads);
+    }
+    if constexpr (!plain)
+      if (prof) detail::profile_backward(*prof, r.op, start);
+    running_op_ = nullptr;
+    if (out.retains_grad) add_into(out.grad, out.pending);
+    if (plain || !out.captured) out.pending = Tensor<T>();
+    if constexpr (!plain)
+      if (hook) hook->done(hook->context, i);
+  }
+}
+
+template <class T>
 void Tape<T>::run_raw(std::size_t top, bool retain_graph, bool capture) {
   // Rules see plain tensors; an op a rule applies to a tracked value records nothing, so the
-  // records (and `r` below) stay where they are while the rule runs.
+  // records stay where they are while a rule runs.
   NoGradGuard no_grad;
   Tensor<T>* const scratch = capture ? &scratch_ : nullptr;
   // The Profiler recording on this thread, if any (profiler.hpp): it times each rule, and
   // ignores the ops that rules apply.
   detail::ProfileCollector* const prof = detail::profile_collector;
   if (prof) detail::profile_backward_begin(*prof);
-  std::size_t i = top + 1;
   // Told when leaves' gradients are final (data-parallel training); not for grad(), which
   // leaves the leaves' gradients alone.
   detail::LeafReadyHook<T>* const hook = capture ? nullptr : detail::leaf_ready_hook<T>;
-  if (hook) hook->begin(hook->context, records_.data(), i);
   try {
-    while (i-- > 0) {
-      Record<T>& r = records_[i];
-      detail::Node<T>& out = *r.output;
-      if (!out.pending.defined()) {  // not on a path from the root
-        if (hook) hook->done(hook->context, i);
-        continue;
-      }
-      Gradients<T> grads(r, scratch);
-      running_op_ = r.op;
-      const std::int64_t start = prof ? detail::profile_now() : 0;
-      if (r.backward.has_raw()) {
-        r.backward(out.pending, grads);
-      } else {  // a custom op with a graph rule only: run it on constants
-        detail::GraphPass<T> values;
-        values.values = &grads;
-        GraphGradients<T> graph_grads(r, values);
-        r.backward(Var<T>(out.pending), graph_grads);
-      }
-      if (prof) detail::profile_backward(*prof, r.op, start);
-      running_op_ = nullptr;
-      if (out.retains_grad) add_into(out.grad, out.pending);
-      if (!out.captured) out.pending = Tensor<T>();
-      if (hook) hook->done(hook->context, i);
-    }
+    if (scratch == nullptr && prof == nullptr && hook == nullptr)
+      walk_raw<true>(top, nullptr, nullptr, nullptr);
+    else
+      walk_raw<false>(top, scratch, prof, hook);
   } catch (...) {
     running_op_ = nullptr;
     if (prof) detail::profile_backward_end(*prof);

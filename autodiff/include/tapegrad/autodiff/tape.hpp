@@ -45,6 +45,9 @@ template <class T>
 class Gradients;
 template <class T>
 class GraphGradients;
+namespace detail {
+struct ProfileCollector;  // profiler.hpp
+}  // namespace detail
 
 // A backward rule: given the gradient of the op's output, add each tracked input's share
 // into `grads` (detail/backward_rule.hpp: its raw and graph forms).
@@ -261,6 +264,8 @@ class Tape {
   // The reverse pass from `root`, seeded with `upstream` (root's shape). Throws
   // std::logic_error when called from inside a backward rule of this tape.
   void backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph);
+  // The same, taking the seed's buffer instead of copying it.
+  void backward(detail::Node<T>& root, Tensor<T>&& upstream, bool retain_graph);
 
   // The reverse pass from several roots, each seeded with its seed (of the root's shape; a
   // tracked seed is differentiated through under create_graph). With `capture` (grad()), only
@@ -283,6 +288,9 @@ class Tape {
                                                         const Shape& seed_shape) const;
   // The first-order loop over records [0, top]; pending tensors carry the gradients.
   void run_raw(std::size_t top, bool retain_graph, bool capture);
+  template <bool plain>
+  void walk_raw(std::size_t top, Tensor<T>* scratch, detail::ProfileCollector* prof,
+                detail::LeafReadyHook<T>* hook);
   // The create_graph loop over records [0, top]; pending_graph nodes carry the gradients.
   void run_graph(std::size_t top, detail::GraphPass<T>& pass);
 
