@@ -201,6 +201,13 @@ check "regression on IDX data" 1 "--task regression needs a CSV file .* IDX imag
   --task regression --data "$dir/idx" --out "$dir/o"
 check "--loss for classification" 1 "--loss applies to --task regression only" -- "$bin" train --loss l1 \
   --model mlp:4-8-2 --data "$dir/train.csv" --test "$dir/test.csv" --out "$dir/o"
+check "train with --label-smoothing" 0 "test accuracy 1.0000" -- "$bin" train --model mlp:4-8-2 \
+  --data "$dir/train.csv" --test "$dir/test.csv" --epochs 4 --batch 16 --lr 0.03 --label-smoothing 0.1 \
+  --out "$dir/o" --progress none
+check "--label-smoothing outside [0, 1]" 2 "--label-smoothing: '1.5' is not a number in \[0, 1\]" -- \
+  "$bin" train --label-smoothing 1.5
+check "--label-smoothing for regression" 1 "--label-smoothing applies to classification only" -- \
+  "${reg_train[@]}" --model mlp:4-32-1 --target-columns y --label-smoothing 0.1 --out "$dir/o"
 printf 'a,b,c,y\n1,2,3,4\n1,2,3,inf\n' >"$dir/inf.csv"
 check "non-finite target" 1 "inf.csv:3: column \"y\": target \"inf\" is not finite" -- "$bin" train --task regression \
   --model mlp:3-4-1 --data "$dir/inf.csv" --test "$dir/inf.csv" --out "$dir/o"
