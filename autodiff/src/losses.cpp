@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 #include "select_grad.hpp"
@@ -128,6 +129,69 @@ Var<T> elementwise_loss(const char* name, const Var<T>& x, const Var<T>& y, Redu
       });
 }
 
+// Checks label_smoothing ε ∈ [0, 1] (NaN fails), as PyTorch, and returns it as T.
+template <class T>
+T smoothing_of(const char* op, const CrossEntropyOptions<T>& options) {
+  const double eps = options.label_smoothing;
+  if (!(eps >= 0.0 && eps <= 1.0))
+    throw std::invalid_argument(std::string(op) +
+                                ": label_smoothing must be between 0.0 and 1.0 (got " +
+                                std::to_string(eps) + ")");
+  return static_cast<T>(eps);
+}
+
+// Softmax cross-entropy of logits [N, K] against soft targets t [N, K] (already smoothed) with
+// class weights w ([K] or empty): L_n = Σ_k w_k t_nk (logsumexp(a_n) − a_nk); the mean divides by
+// `denominator`.
+template <class T>
+Var<T> soft_cross_entropy(const char* op, const Var<T>& logits, Tensor<T> targets, Tensor<T> w,
+                          Reduction r, T denominator) {
+  const std::size_t n = logits.shape()[0];
+  const std::size_t k = logits.shape()[1];
+  const T* a = logits.value().data();
+  const T* t = targets.data();
+  Tensor<T> probs(Shape{n, k});
+  Tensor<T> per(Shape{n});  // logsumexp of each row, then each sample's loss
+  detail::softmax_rows(a, n, k, probs.data(), per.data());
+  for (std::size_t i = 0; i < n; ++i) {
+    T loss = 0;
+    for (std::size_t j = 0; j < k; ++j)
+      loss += weight_of(w, j) * t[i * k + j] * (per[i] - a[i * k + j]);
+    per[i] = loss;
+  }
+  return make_op<T>(
+      op, {logits, Var<T>(std::move(targets)), Var<T>(std::move(probs)), Var<T>(std::move(w))},
+      reduce_losses(per, r, denominator),
+      [r, n, k, denominator](const Tensor<T>& g, Gradients<T>& gr) {
+        const T* t = gr.input(1).data();
+        const T* p = gr.input(2).data();
+        const Tensor<T>& w = gr.input(3);
+        const GradSlot<T> slot = gr.slot(0);
+        for (std::size_t i = 0; i < n; ++i) {
+          const T scale = sample_scale(g, r, denominator, i);
+          T mass = 0;  // Σ_j w_j t_ij
+          for (std::size_t j = 0; j < k; ++j) mass += weight_of(w, j) * t[i * k + j];
+          for (std::size_t j = 0; j < k; ++j) {
+            const std::size_t e = i * k + j;
+            const T v = scale * (p[e] * mass - weight_of(w, j) * t[e]);
+            slot.put(e, v);
+          }
+        }
+      },
+      // ga = s ⊙ (softmax(a) · m − w ⊙ t), m_n = Σ_j w_j t_nj, with softmax as an op.
+      [r, n, k, denominator](const Var<T>& g, GraphGradients<T>& gr) {
+        const Tensor<T>& t = gr.input(1).value();
+        const Tensor<T>& w = gr.input(3).value();
+        Tensor<T> mass = Tensor<T>::zeros(Shape{n, 1}), wt(Shape{n, k});
+        for (std::size_t e = 0; e < n * k; ++e) {
+          wt[e] = weight_of(w, e % k) * t[e];
+          mass[e / k] += wt[e];
+        }
+        gr.add(0, sample_scales(g, r, denominator, n) *
+                      (softmax(gr.input(0), 1) * Var<T>(std::move(mass)) - Var<T>(std::move(wt))));
+      });
+}
+
 }  // namespace
 
 template <class T>
@@ -139,6 +203,19 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const std::vector<std::int64_
   const std::size_t n = logits.shape()[0];
   Tensor<T> y = label_tensor<T>(op, labels, n, k);
   Tensor<T> w = weight_tensor(op, options.class_weights, k);
+  const T eps = smoothing_of(op, options);
+  if (eps != 0) {
+    // The target (1 − ε)·onehot(y_n) + ε/K; the mean still divides by Σ_n w_{y_n}, as PyTorch.
+    Tensor<T> t = Tensor<T>::full(Shape{n, k}, eps / static_cast<T>(k));
+    T total_weight = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t c = static_cast<std::size_t>(y[i]);
+      t[i * k + c] += 1 - eps;
+      total_weight += weight_of(w, c);
+    }
+    return soft_cross_entropy(op, logits, std::move(t), std::move(w), options.reduction,
+                              total_weight);
+  }
   const T* a = logits.value().data();
   Tensor<T> probs(Shape{n, k});
   Tensor<T> per(Shape{n});  // logsumexp of each row, then each sample's loss
@@ -194,52 +271,17 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const Tensor<T>& soft_targets
     throw ShapeError(std::string(op) + ": soft targets of shape " +
                      soft_targets.shape().to_string() + " for logits of shape " +
                      logits.shape().to_string());
+  const T eps = smoothing_of(op, options);
   Tensor<T> w = weight_tensor(op, options.class_weights, k);
-  const T* a = logits.value().data();
-  const T* t = soft_targets.data();
-  Tensor<T> probs(Shape{n, k});
-  Tensor<T> per(Shape{n});  // logsumexp of each row, then each sample's loss
-  detail::softmax_rows(a, n, k, probs.data(), per.data());
-  for (std::size_t i = 0; i < n; ++i) {
-    T loss = 0;
-    for (std::size_t j = 0; j < k; ++j)
-      loss += weight_of(w, j) * t[i * k + j] * (per[i] - a[i * k + j]);
-    per[i] = loss;
+  Tensor<T> t = soft_targets;
+  if (eps != 0) {  // (1 − ε)·t + ε/K, as PyTorch
+    t = Tensor<T>(soft_targets.shape());
+    const T share = eps / static_cast<T>(k);
+    for (std::size_t e = 0; e < t.numel(); ++e) t[e] = soft_targets[e] * (1 - eps) + share;
   }
-  const Reduction r = options.reduction;
   // The mean divides by N, or by 0 (NaN, as PyTorch's numel / K) for no samples or no classes.
   const T count = static_cast<T>(k ? n : 0);
-  return make_op<T>(
-      op, {logits, Var<T>(soft_targets), Var<T>(std::move(probs)), Var<T>(std::move(w))},
-      reduce_losses(per, r, count),
-      [r, n, k, count](const Tensor<T>& g, Gradients<T>& gr) {
-        const T* t = gr.input(1).data();
-        const T* p = gr.input(2).data();
-        const Tensor<T>& w = gr.input(3);
-        const GradSlot<T> slot = gr.slot(0);
-        for (std::size_t i = 0; i < n; ++i) {
-          const T scale = sample_scale(g, r, count, i);
-          T mass = 0;  // Σ_j w_j t_ij
-          for (std::size_t j = 0; j < k; ++j) mass += weight_of(w, j) * t[i * k + j];
-          for (std::size_t j = 0; j < k; ++j) {
-            const std::size_t e = i * k + j;
-            const T v = scale * (p[e] * mass - weight_of(w, j) * t[e]);
-            slot.put(e, v);
-          }
-        }
-      },
-      // ga = s ⊙ (softmax(a) · m − w ⊙ t), m_n = Σ_j w_j t_nj, with softmax as an op.
-      [r, n, k, count](const Var<T>& g, GraphGradients<T>& gr) {
-        const Tensor<T>& t = gr.input(1).value();
-        const Tensor<T>& w = gr.input(3).value();
-        Tensor<T> mass = Tensor<T>::zeros(Shape{n, 1}), wt(Shape{n, k});
-        for (std::size_t e = 0; e < n * k; ++e) {
-          wt[e] = weight_of(w, e % k) * t[e];
-          mass[e / k] += wt[e];
-        }
-        gr.add(0, sample_scales(g, r, count, n) *
-                      (softmax(gr.input(0), 1) * Var<T>(std::move(mass)) - Var<T>(std::move(wt))));
-      });
+  return soft_cross_entropy(op, logits, std::move(t), std::move(w), options.reduction, count);
 }
 
 template <class T>
@@ -247,6 +289,10 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& labels
                 const CrossEntropyOptions<T>& options) {
   const char* op = "nll_loss";
   require_matrix(op, "log-probabilities", log_probs.shape(), "[N, K]");
+  if (options.label_smoothing != 0.0)
+    throw std::invalid_argument(
+        "nll_loss: label_smoothing applies to softmax_cross_entropy only (got " +
+        std::to_string(options.label_smoothing) + ")");
   const std::size_t k = log_probs.shape()[1];
   const std::size_t n = log_probs.shape()[0];
   Tensor<T> y = label_tensor<T>(op, labels, n, k);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel.hpp"
 #include "tapegrad/autodiff/binary.hpp"
 #include "tapegrad/autodiff/elementwise.hpp"
 #include "tapegrad/autodiff/op.hpp"
@@ -93,6 +94,25 @@ struct Channels {
       }
     }
   }
+  // With [N, C, *] (inner > 1): calls f(c) for every channel, ranges of channels split among
+  // tapegrad's threads for a pass that moves `values` values in all. Each channel's sums keep
+  // their order (sum(c)), so the results do not depend on the thread count.
+  template <class F>
+  void per_channel(std::size_t values, F&& f) const {
+    detail::parallel_for(channels, detail::flop_per_value * static_cast<double>(values),
+                         [&](std::size_t begin, std::size_t end, std::size_t) {
+                           for (std::size_t c = begin; c < end; ++c) f(c);
+                         });
+  }
+  // Calls f(k) for the elements k of channel c, sample by sample in memory order.
+  template <class F>
+  void channel_each(std::size_t c, F&& f) const {
+    for (std::size_t n = 0; n < batch; ++n) {
+      const std::size_t base = at(n, c, 0);
+      for (std::size_t k = base; k < base + inner; ++k) f(k);
+    }
+  }
+
   // Calls f(k, c) for every element k (of channel c) in memory order.
   template <class F>
   void each(F&& f) const {
@@ -148,7 +168,12 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
     gamma[c] = value_or_one(w.value(), c);
     beta[c] = value_or_zero(b.value(), c);
   }
-  ch.each([&](std::size_t k, std::size_t c) { y[k] = gamma[c] * xhat[k] + beta[c]; });
+  if (ch.inner == 1)
+    ch.each([&](std::size_t k, std::size_t c) { y[k] = gamma[c] * xhat[k] + beta[c]; });
+  else
+    ch.per_channel(2 * y.numel(), [&](std::size_t c) {
+      ch.channel_each(c, [&](std::size_t k) { y[k] = gamma[c] * xhat[k] + beta[c]; });
+    });
   auto backward = [ch, training](const Tensor<T>& gy, Gradients<T>& g) {
     const Tensor<T>& gamma = g.input(1);
     const T* xh = g.input(3).data();
@@ -158,6 +183,26 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
     const GradSlot<T> sx = slot_if(g, 0, need_x), sw = slot_if(g, 1, need_w),
                       sb = slot_if(g, 2, need_b);
     // Per channel: Σ gy and Σ gy x̂ in double; then, in T, the scale γ_c/σ̂_c and the two means.
+    if (ch.inner > 1) {  // each channel on its own, channels split among threads
+      const T* gv = gy.data();
+      ch.per_channel(4 * gy.numel(), [&](std::size_t c) {
+        const double sum_g = ch.sum(c, [&](std::size_t k) { return static_cast<double>(gv[k]); });
+        const double sum_gx =
+            ch.sum(c, [&](std::size_t k) { return static_cast<double>(gv[k]) * xh[k]; });
+        if (need_w) sw.put(c, static_cast<T>(sum_gx));
+        if (need_b) sb.put(c, static_cast<T>(sum_g));
+        if (!need_x) return;
+        const T scale = static_cast<T>(static_cast<double>(value_or_one(gamma, c)) * inv[c]);
+        const T mean_g = static_cast<T>(training ? sum_g / m : 0);
+        const T mean_gx = static_cast<T>(training ? sum_gx / m : 0);
+        for (std::size_t n = 0; n < ch.batch; ++n) {
+          const std::size_t base = ch.at(n, c, 0);
+          sx.put_range(base, base + ch.inner,
+                       [&](std::size_t k) { return scale * (gv[k] - mean_g - xh[k] * mean_gx); });
+        }
+      });
+      return;
+    }
     Tensor<double> sum_g(Shape{ch.channels}), sum_gx(Shape{ch.channels});
     Tensor<T> scale(Shape{ch.channels}), mean_g(Shape{ch.channels}), mean_gx(Shape{ch.channels});
     ch.sums([&](std::size_t k, std::size_t) { return static_cast<double>(gy[k]); }, sum_g.data());
@@ -230,7 +275,24 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
   Tensor<T> xhat(x.shape());
   Tensor<T> inv = Tensor<T>::zeros(Shape{ch.channels});
   Tensor<T> mean(Shape{ch.channels}), var(Shape{ch.channels});
-  if (m > 0) {
+  if (m > 0 && ch.inner > 1) {
+    // Each channel on its own, channels split among threads: μ, then Σ (x − μ)², then 1/σ̂, all
+    // in double, then x̂.
+    const T* xs = xv.data();
+    ch.per_channel(4 * xv.numel(), [&](std::size_t c) {
+      const double mu = ch.sum(c, [&](std::size_t k) { return static_cast<double>(xs[k]); }) /
+                        static_cast<double>(m);
+      const double r = ch.sum(c, [&](std::size_t k) {
+        const double d = xs[k] - mu;
+        return d * d;
+      });
+      mean[c] = static_cast<T>(mu);
+      var[c] = static_cast<T>(r / static_cast<double>(m - 1));
+      const double rc = 1 / std::sqrt(r / static_cast<double>(m) + eps);
+      inv[c] = static_cast<T>(rc);
+      ch.channel_each(c, [&](std::size_t k) { xhat[k] = static_cast<T>((xs[k] - mu) * rc); });
+    });
+  } else if (m > 0) {
     // Per channel: μ, then Σ (x − μ)², then 1/σ̂, all in double.
     Tensor<double> mu(Shape{ch.channels}), r(Shape{ch.channels});
     ch.sums([&](std::size_t k, std::size_t) { return static_cast<double>(xv[k]); }, mu.data());

@@ -180,13 +180,14 @@ std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activa
 template <class T>
 std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, std::size_t length,
                                      std::size_t classes, std::size_t kernel, std::size_t pool,
-                                     Generator& g, const BlockOptions& options) {
+                                     Generator& g, const BlockOptions& options,
+                                     Activation activation) {
   if (channels.size() < 2) throw std::invalid_argument("cnn1d: needs input and conv channels");
   auto model = std::make_shared<Sequential<T>>();
   for (std::size_t i = 1; i < channels.size(); ++i) {
     model->add(std::make_shared<Conv1d<T>>(channels[i - 1], channels[i], kernel, g, 1, kernel / 2));
     add_norm(*model, options, model->output_shape(Shape{1, channels[0], length}));
-    model->add(std::make_shared<ReLU<T>>());
+    model->add(make_activation<T>(activation));
     model->add(std::make_shared<MaxPool1d<T>>(pool));
   }
   model->add(std::make_shared<Flatten<T>>());
@@ -203,7 +204,7 @@ std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, s
   template class Pool1d<T, PoolKind::average>;                                                     \
   template std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>&, std::size_t,      \
                                                 std::size_t, std::size_t, std::size_t, Generator&, \
-                                                const BlockOptions&);                              \
+                                                const BlockOptions&, Activation);                  \
   template class ReLU<T>;                                                                          \
   template class Sigmoid<T>;                                                                       \
   template class Tanh<T>;                                                                          \

@@ -178,6 +178,26 @@ TEST_CASE("gradgradcheck: softmax_cross_entropy and nll_loss, labels and soft ta
   }
 }
 
+TEST_CASE("gradgradcheck: softmax_cross_entropy with label smoothing, labels and soft targets") {
+  const Tensor<double> logits = test::random_tensor({3, 4}, 424, -2.0, 2.0);
+  const std::vector<std::int64_t> labels = {2, 0, 2};
+  const Tensor<double> soft = test::random_tensor({3, 4}, 425, 0.0, 0.5);
+  const Tensor<double> weights = test::random_tensor({4}, 426, 0.5, 2.0);
+  for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none}) {
+    for (bool weighted : {false, true}) {
+      INFO("reduction " << static_cast<int>(r) << ", weighted " << weighted);
+      CrossEntropyOptions<double> options;
+      options.reduction = r;
+      options.label_smoothing = 0.3;
+      if (weighted) options.class_weights = weights;
+      CHECK_SECOND([&](const auto& in) { return softmax_cross_entropy(in[0], labels, options); },
+                   {logits});
+      CHECK_SECOND([&](const auto& in) { return softmax_cross_entropy(in[0], soft, options); },
+                   {logits});
+    }
+  }
+}
+
 TEST_CASE("gradgradcheck: cross-entropy's Hessian in the logits is diag(p) - ppT per sample") {
   const Tensor<double> logits = test::random_tensor({2, 3}, 431, -1.0, 1.0);
   const std::vector<std::int64_t> labels = {2, 0};

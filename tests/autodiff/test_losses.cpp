@@ -1,7 +1,9 @@
 // The losses: gradchecks for every option, stability, and closed-form gradient formulas.
 #include <cmath>
 #include <functional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "helpers.hpp"
 
@@ -55,6 +57,75 @@ TEST_CASE("cross-entropy: soft targets, gradcheck and agreement with one-hot lab
   for (std::size_t n = 0; n < 5; ++n) onehot[n * 4 + static_cast<std::size_t>(labels5[n])] = 1;
   CHECK(softmax_cross_entropy(Var<double>(a), onehot).item() ==
         doctest::Approx(softmax_cross_entropy(Var<double>(a), labels5).item()).epsilon(1e-14));
+}
+
+TEST_CASE("cross-entropy: label smoothing, gradcheck with labels and soft targets, every option") {
+  const Tensor<double> a = test::random_tensor({5, 4}, 94, -2, 2);
+  Tensor<double> t = test::random_tensor({5, 4}, 95, 0.1, 1.0);
+  const Tensor<double> w({4}, {0.5, 2.0, 1.0, 0.25});
+  for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
+    for (bool weighted : {false, true})
+      for (double eps : {0.1, 0.5, 1.0}) {
+        INFO("reduction " << static_cast<int>(r) << ", weighted " << weighted << ", eps " << eps);
+        CrossEntropyOptions<double> o;
+        o.reduction = r;
+        o.label_smoothing = eps;
+        if (weighted) o.class_weights = w;
+        check_gradients([o](const auto& in) { return softmax_cross_entropy(in[0], labels5, o); },
+                        {a});
+        check_gradients([t, o](const auto& in) { return softmax_cross_entropy(in[0], t, o); }, {a});
+      }
+}
+
+TEST_CASE("cross-entropy: label smoothing is (1 - eps) NLL + eps/K sum of -log p, as PyTorch") {
+  const Tensor<double> a = test::random_tensor({5, 4}, 96, -2, 2);
+  const Tensor<double> w({4}, {0.5, 2.0, 1.0, 0.25});
+  const Tensor<double> lp = log_softmax(Var<double>(a), 1).value();
+  const double eps = 0.2;
+  for (bool weighted : {false, true}) {
+    double nll = 0, smooth = 0, picked = 0;
+    std::vector<double> per(5);
+    for (std::size_t n = 0; n < 5; ++n) {
+      const std::size_t y = static_cast<std::size_t>(labels5[n]);
+      const double wy = weighted ? w[y] : 1.0;
+      double s = 0;
+      for (std::size_t k = 0; k < 4; ++k) s -= (weighted ? w[k] : 1.0) * lp[n * 4 + k];
+      nll -= wy * lp[n * 4 + y];
+      smooth += s;
+      picked += wy;
+      per[n] = (1 - eps) * -wy * lp[n * 4 + y] + eps / 4 * s;
+    }
+    CrossEntropyOptions<double> o;
+    o.label_smoothing = eps;
+    if (weighted) o.class_weights = w;
+    // mean: both terms divide by the picked weights' sum
+    CHECK(softmax_cross_entropy(Var<double>(a), labels5, o).item() ==
+          doctest::Approx((1 - eps) * nll / picked + eps / 4 * smooth / picked).epsilon(1e-14));
+    o.reduction = Reduction::sum;
+    CHECK(softmax_cross_entropy(Var<double>(a), labels5, o).item() ==
+          doctest::Approx((1 - eps) * nll + eps / 4 * smooth).epsilon(1e-14));
+    o.reduction = Reduction::none;
+    const Tensor<double> got = softmax_cross_entropy(Var<double>(a), labels5, o).value();
+    for (std::size_t n = 0; n < 5; ++n) CHECK(got[n] == doctest::Approx(per[n]).epsilon(1e-14));
+  }
+  // With soft targets: the targets (1 - eps) t + eps/K, the mean over N.
+  Tensor<double> onehot = Tensor<double>::zeros({5, 4}), smoothed({5, 4});
+  for (std::size_t n = 0; n < 5; ++n) onehot[n * 4 + static_cast<std::size_t>(labels5[n])] = 1;
+  for (std::size_t e = 0; e < 20; ++e) smoothed[e] = (1 - eps) * onehot[e] + eps / 4;
+  CrossEntropyOptions<double> o;
+  o.label_smoothing = eps;
+  CHECK(softmax_cross_entropy(Var<double>(a), onehot, o).item() ==
+        doctest::Approx(softmax_cross_entropy(Var<double>(a), smoothed).item()).epsilon(1e-14));
+  CHECK(softmax_cross_entropy(Var<double>(a), labels5, o).item() ==
+        doctest::Approx(softmax_cross_entropy(Var<double>(a), smoothed).item()).epsilon(1e-14));
+  // Outside [0, 1] (and NaN) throws, as does nll_loss with any smoothing.
+  for (double bad : {-0.1, 1.5, std::nan("")}) {
+    o.label_smoothing = bad;
+    CHECK_THROWS_AS(softmax_cross_entropy(Var<double>(a), labels5, o), std::invalid_argument);
+    CHECK_THROWS_AS(softmax_cross_entropy(Var<double>(a), onehot, o), std::invalid_argument);
+  }
+  o.label_smoothing = 0.1;
+  CHECK_THROWS_AS(nll_loss(Var<double>(a), labels5, o), std::invalid_argument);
 }
 
 TEST_CASE(

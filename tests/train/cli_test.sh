@@ -85,6 +85,7 @@ check "summary with options" 0 "BatchNorm1d\(64, eps=1e-05, momentum=0.1, affine
   "$bin" summary --model mlp:784-64-10,norm=batch,dropout=0.2
 check "cnn with options" 0 "9 +Dropout\(p=0.3, inplace=False\)" -- "$bin" summary --model cnn,norm=batch,dropout=0.3
 check "every activation by name" 0 "GELU\(approximate='none'\)" -- "$bin" summary --model mlp:784-64-10,act=gelu
+check "the CNN with act=silu" 0 "SiLU\(\)" -- "$bin" summary --model cnn,norm=batch,act=silu
 check "bad activation" 1 "unknown activation \"swish\" \(valid: relu, leaky_relu, elu, gelu, silu, tanh, sigmoid\)" -- \
   "$bin" summary --model mlp:4-3-2,act=swish
 check "bad model option" 1 "unknown norm \"foo\" \(valid: none, batch, layer\)" -- "$bin" summary --model mlp:4-3,norm=foo
@@ -201,6 +202,13 @@ check "regression on IDX data" 1 "--task regression needs a CSV file .* IDX imag
   --task regression --data "$dir/idx" --out "$dir/o"
 check "--loss for classification" 1 "--loss applies to --task regression only" -- "$bin" train --loss l1 \
   --model mlp:4-8-2 --data "$dir/train.csv" --test "$dir/test.csv" --out "$dir/o"
+check "train with --label-smoothing" 0 "test accuracy 1.0000" -- "$bin" train --model mlp:4-8-2 \
+  --data "$dir/train.csv" --test "$dir/test.csv" --epochs 4 --batch 16 --lr 0.03 --label-smoothing 0.1 \
+  --out "$dir/o" --progress none
+check "--label-smoothing outside [0, 1]" 2 "--label-smoothing: '1.5' is not a number in \[0, 1\]" -- \
+  "$bin" train --label-smoothing 1.5
+check "--label-smoothing for regression" 1 "--label-smoothing applies to classification only" -- \
+  "${reg_train[@]}" --model mlp:4-32-1 --target-columns y --label-smoothing 0.1 --out "$dir/o"
 printf 'a,b,c,y\n1,2,3,4\n1,2,3,inf\n' >"$dir/inf.csv"
 check "non-finite target" 1 "inf.csv:3: column \"y\": target \"inf\" is not finite" -- "$bin" train --task regression \
   --model mlp:3-4-1 --data "$dir/inf.csv" --test "$dir/inf.csv" --out "$dir/o"

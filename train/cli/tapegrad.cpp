@@ -512,6 +512,13 @@ int main(int argc, char** argv) {
                    "scale the gradients to this global 2-norm at most before each step (0: off)")
       ->capture_default_str()
       ->check(non_negative);
+  CLI::Option* label_smoothing_opt =
+      train_cmd
+          ->add_option("--label-smoothing", opts.label_smoothing,
+                       "classification: label smoothing of the training loss, as PyTorch's "
+                       "cross_entropy(label_smoothing=)")
+          ->capture_default_str()
+          ->check(number_in(0.0, 1.0));
   train_cmd->add_flag("--no-decay-bias-norm", opts.optimizer.no_decay_bias_norm,
                       "no weight decay on biases and normalisation weights");
   train_cmd
@@ -701,6 +708,8 @@ int main(int argc, char** argv) {
       print_evaluation(evaluate_classifier(*spec.model, test_set), test_set.size());
       return 0;
     }
+    if (data.regression() && label_smoothing_opt->count())
+      throw std::invalid_argument("--label-smoothing applies to classification only");
     if (data.regression()) opts.loss = RegressionLoss::parse(loss_name, huber_delta);
     if (!init.empty()) {
       nn::load_parameters(*spec.model, init);

@@ -24,18 +24,18 @@ nn::Activation parse_activation(const std::string& text, const std::string& name
   throw bad_model(text, "unknown activation \"" + name + "\" (valid: " + valid + ")");
 }
 
-// The options after the first comma: act=…, norm=…, dropout=… (act for MLPs only).
+// The options after the first comma: act=…, norm=…, dropout=….
 struct Options {
   std::string activation = "relu";
   nn::BlockOptions block;
 };
-Options parse_options(const std::string& text, const std::vector<std::string>& items, bool mlp) {
+Options parse_options(const std::string& text, const std::vector<std::string>& items) {
   Options o;
   for (const std::string& item : items) {
     const std::size_t eq = item.find('=');
     const std::string key = item.substr(0, eq),
                       value = eq == std::string::npos ? "" : item.substr(eq + 1);
-    if (key == "act" && mlp && !value.empty()) {
+    if (key == "act" && !value.empty()) {
       o.activation = value;
     } else if (key == "norm" && !value.empty()) {
       if (value == "batch")
@@ -56,8 +56,8 @@ Options parse_options(const std::string& text, const std::vector<std::string>& i
         throw bad_model(text, "dropout \"" + value + "\" is not a probability in [0, 1)");
       o.block.dropout = p;
     } else {
-      throw bad_model(text, "unknown option \"" + item + "\" (valid: " + (mlp ? "act=NAME, " : "") +
-                                "norm=none|batch|layer, dropout=P)");
+      throw bad_model(text, "unknown option \"" + item +
+                                "\" (valid: act=NAME, norm=none|batch|layer, dropout=P)");
     }
   }
   return o;
@@ -94,7 +94,7 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
       sizes.push_back(v);
     }
     if (sizes.size() < 2) throw bad_model(text, "an MLP needs at least two sizes");
-    Options o = parse_options(text, items, true);
+    Options o = parse_options(text, items);
     if (parts.size() == 3) o.activation = parts[2];  // the older form mlp:SIZES:ACT
     spec.model = nn::mlp<float>(sizes, parse_activation(text, o.activation), g, o.block);
     spec.sample_shape = Shape{sizes[0]};
@@ -103,8 +103,9 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
   }
   if (parts[0] == "cnn") {
     if (parts.size() != 1) throw bad_model(text, "cnn takes no sizes");
-    const Options o = parse_options(text, items, false);
-    spec.model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g, o.block);
+    const Options o = parse_options(text, items);
+    spec.model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g, o.block,
+                                  parse_activation(text, o.activation));
     spec.sample_shape = Shape{28, 28};
     spec.classes = 10;
     return spec;

@@ -125,6 +125,9 @@ class TaskLoop {
 
 class ClassificationLoop final : public TaskLoop {
  public:
+  explicit ClassificationLoop(double label_smoothing) {
+    options_.label_smoothing = label_smoothing;
+  }
   Task task() const override { return Task::classification; }
   void check_data(const Dataset& data, const std::string& what) const override {
     if (data.regression())
@@ -136,7 +139,7 @@ class ClassificationLoop final : public TaskLoop {
                           ": the checkpoint is of a regression run, this run is classification");
   }
   Var<float> loss(const Var<float>& out, Batch& batch) override {
-    return softmax_cross_entropy(out, batch.labels);
+    return softmax_cross_entropy(out, batch.labels, options_);
   }
   void count(const Tensor<float>& out, const Batch& batch) override {
     correct_ += count_correct(out, batch.labels);
@@ -190,6 +193,7 @@ class ClassificationLoop final : public TaskLoop {
   }
 
  private:
+  CrossEntropyOptions<float> options_;  // the training loss's
   std::size_t correct_ = 0;
   DataParallel* group_ = nullptr;
   mutable std::deque<std::pair<const Dataset*, Dataset>> shares_;
@@ -707,7 +711,9 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
 TrainResult train_classifier(nn::Module<float>& model, const Dataset& train,
                              const Dataset* validation, const TrainOptions& options,
                              const std::string& resume_from) {
-  ClassificationLoop task;
+  if (!(options.label_smoothing >= 0.0 && options.label_smoothing <= 1.0))
+    throw std::invalid_argument("train: label_smoothing must be in [0, 1]");
+  ClassificationLoop task(options.label_smoothing);
   return train_loop(model, train, validation, options, resume_from, task);
 }
 

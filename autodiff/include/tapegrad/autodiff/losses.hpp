@@ -28,6 +28,13 @@ struct CrossEntropyOptions {
   // weight w_{y_n} and the mean divides by Σ_n w_{y_n}, as PyTorch does; with soft targets the
   // loss of sample n is Σ_k w_k t_nk (−log p_nk) and the mean divides by N.
   Tensor<T> class_weights;
+  // Label smoothing ε in [0, 1] (softmax_cross_entropy only; nll_loss throws unless it is 0), as
+  // PyTorch's label_smoothing: the target of sample n becomes (1 − ε)·onehot(y_n) + ε/K (soft
+  // targets: (1 − ε)·t_n + ε/K), so with labels
+  //   L_n = (1 − ε) w_{y_n} (−log p_{n,y_n}) + ε/K Σ_k w_k (−log p_nk),
+  // and the mean still divides by Σ_n w_{y_n} (soft targets: by N). A value outside [0, 1]
+  // throws.
+  double label_smoothing = 0.0;
 };
 
 // Softmax cross-entropy, fused: logits a [N, K], labels N class indices in [0, K).

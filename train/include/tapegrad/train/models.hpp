@@ -4,7 +4,7 @@
 //   cnn[,OPTION…]                  the 1-D CNN of cnn-fashion: an image's 28 rows as channels,
 //                                  its 28 columns as length
 // options, comma-separated after the sizes:
-//   act=NAME                       the MLP's activation: relu (default), leaky_relu, elu,
+//   act=NAME                       the hidden activation: relu (default), leaky_relu, elu,
 //                                  gelu, silu, tanh, sigmoid (also mlp:SIZES:ACT)
 //   norm=none|batch|layer          BatchNorm1d or LayerNorm before each hidden activation
 //   dropout=P                      Dropout(P) after each hidden activation (MLP), before the
@@ -35,7 +35,7 @@ struct ModelSpec {
 inline constexpr const char* default_model = "mlp:784-256-128-10";
 inline constexpr const char* model_help =
     "mlp:SIZES or cnn (the 1-D CNN for 28x28 images), each optionally followed by "
-    ",act=relu|leaky_relu|elu|gelu|silu|tanh|sigmoid (MLP), ,norm=none|batch|layer, ,dropout=P "
+    ",act=relu|leaky_relu|elu|gelu|silu|tanh|sigmoid, ,norm=none|batch|layer, ,dropout=P "
     "(e.g. mlp:784-256-128-10,act=gelu,norm=batch,dropout=0.2)";
 
 // Builds the model named by `text`, initialised from `seed`; throws naming the text if invalid.

@@ -58,6 +58,9 @@ struct TrainOptions {
   std::string metrics_path;     // metrics CSV, rewritten after every epoch (empty: none)
   std::string curves_path;      // SVG of the loss and accuracy (or RMSE) curves (empty: none)
   RegressionLoss loss;          // train_regressor's loss (classification: cross-entropy always)
+  // Classification: label smoothing ε ∈ [0, 1] of the training loss, PyTorch's
+  // cross_entropy(label_smoothing=ε); the validation and test losses are plain cross-entropy.
+  double label_smoothing = 0.0;
   // Evaluated after every epoch for the metrics and curves only (never to choose anything), so
   // over-fitting shows beside the training curve; may be null.
   const Dataset* watch = nullptr;
