@@ -37,7 +37,8 @@ TEST_CASE("profiler flops: linear on a constant input counts no input gradient")
   Profiler prof;
   sum(linear(x, w, bias)).backward();
   prof.stop();
-  const Profiler::OpStats& lin = row(prof.stats(), "linear");
+  const auto rows = prof.stats();  // row() returns a reference into it
+  const Profiler::OpStats& lin = row(rows, "linear");
   CHECK(lin.forward_flops == 2.0 * 4 * 6 * 2);
   CHECK(lin.backward_flops == 2.0 * 4 * 6 * 2);  // the weight gradient only
 }
@@ -52,7 +53,8 @@ TEST_CASE("profiler flops: conv1d counts each pass, at stride 1 and 2") {
     const std::size_t l_out = y.shape()[2];
     sum(y).backward();
     prof.stop();
-    const Profiler::OpStats& c = row(prof.stats(), "conv1d");
+    const auto rows = prof.stats();  // row() returns a reference into it
+    const Profiler::OpStats& c = row(rows, "conv1d");
     const double pass = 2.0 * 2 * 4 * static_cast<double>(l_out) * 3 * 5;
     CHECK(c.forward_flops == pass);
     CHECK(c.backward_flops == 2 * pass);
