@@ -217,6 +217,8 @@ TEST_CASE_TEMPLATE(
   // C's rows in 4s, columns in tiles of 64 and in units of 16, B's rows in groups of 96, k in
   // blocks of 256 and vectors of 8 or 16. Alpha ≠ 1 sends every shape to OpenBLAS, the path
   // every product takes with the baseline kernels (TAPEGRAD_KERNELS=baseline or no AVX-512).
+  // Where tapegrad is built with oneDNN, float products run on its sgemm in gemm_blocks' blocks
+  // whatever the shape; CTest runs this again with TAPEGRAD_PRODUCTS=builtin.
   struct Size {
     std::size_t m, n, k;
   };
@@ -354,12 +356,37 @@ TEST_CASE("matmul: the bit-identity tests pass again on OpenBLAS's Haswell and S
         Run{"SkylakeX", avx512, "*bit-identical on 1*<double>"}}) {
     if (!run.runs) continue;
     CAPTURE(run.core);
-    const std::string command = std::string("TAPEGRAD_TEST_CHILD=1 OPENBLAS_CORETYPE=") + run.core +
-                                " '" + self + "' --minimal --test-case='" + run.tests + "'";
+    // TAPEGRAD_PRODUCTS=builtin: float products on OpenBLAS and tapegrad's kernels even where
+    // oneDNN's sgemm would run them.
+    const std::string command = std::string(
+                                    "TAPEGRAD_TEST_CHILD=1 TAPEGRAD_PRODUCTS=builtin "
+                                    "OPENBLAS_CORETYPE=") +
+                                run.core + " '" + self + "' --minimal --test-case='" + run.tests +
+                                "'";
     CHECK(std::system(command.c_str()) == 0);
   }
 }
 #endif
+
+TEST_CASE("blas::float_products names what runs float products") {
+  const char* forced = std::getenv("TAPEGRAD_PRODUCTS");
+  const bool builtin = forced && std::string(forced) == "builtin";
+  const std::string runs = blas::float_products();
+#if defined(TAPEGRAD_TEST_ONEDNN)
+  const bool onednn = !builtin;
+#else
+  const bool onednn = false;
+#endif
+  CHECK((runs == "oneDNN sgemm") == onednn);
+  if (runs == "tapegrad AVX-512 kernels + OpenBLAS") {  // only where the CPU has AVX-512
+    const char* kernels = std::getenv("TAPEGRAD_KERNELS");
+    CHECK_FALSE((kernels && std::string(kernels) == "baseline"));
+    __builtin_cpu_init();
+    CHECK(__builtin_cpu_supports("avx512f"));
+  } else if (!onednn) {
+    CHECK(runs == "OpenBLAS");
+  }
+}
 
 TEST_CASE("blas::gemm: an empty inner dimension gives beta · C (C unread when beta is 0)") {
   std::vector<float> c = {1, 2, NAN, 4, 5, 6};

@@ -1,4 +1,5 @@
-// Thin, typed wrappers over CBLAS gemm (OpenBLAS). Row-major throughout.
+// Matrix products: thin, typed wrappers over oneDNN's sgemm (float, where tapegrad is built
+// with oneDNN), tapegrad's own kernels and CBLAS gemm (OpenBLAS). Row-major throughout.
 #pragma once
 
 #include <cstddef>
@@ -21,5 +22,10 @@ void gemm(Transpose ta, Transpose tb, std::size_t m, std::size_t n, std::size_t 
 // default of tapegrad::num_threads(). gemm runs OpenBLAS single-threaded and splits large
 // products among tapegrad's threads itself (see threads.hpp).
 std::size_t default_threads();
+
+// What runs float products in this process: "oneDNN sgemm" (built with oneDNN, and the
+// environment does not set TAPEGRAD_PRODUCTS=builtin), "tapegrad AVX-512 kernels + OpenBLAS"
+// or "OpenBLAS". double products never run on oneDNN, which has no dgemm.
+const char* float_products();
 
 }  // namespace tapegrad::blas
