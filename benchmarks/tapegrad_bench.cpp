@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/autodiff/blas.hpp"
 #include "tapegrad/layers/layers.hpp"
 #include "tapegrad/tapegrad.hpp"
 #include "tapegrad/train/peak_flops.hpp"
@@ -378,6 +379,9 @@ int main(int argc, char** argv) {
   const char* forced = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", forced ? forced : "(unset)");
   benchmark::AddCustomContext("tapegrad_threads", std::to_string(num_threads()));
+  // What runs float products: oneDNN's sgemm where built with it, else tapegrad's kernels and
+  // OpenBLAS (TAPEGRAD_PRODUCTS=builtin forces the latter).
+  benchmark::AddCustomContext("float_products", blas::float_products());
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

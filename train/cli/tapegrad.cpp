@@ -24,6 +24,7 @@
 #include <random>
 #include <sstream>
 
+#include "tapegrad/autodiff/blas.hpp"
 #include "tapegrad/autodiff/losses.hpp"
 #include "tapegrad/autodiff/profiler.hpp"
 #include "tapegrad/autodiff/threads.hpp"
@@ -291,6 +292,9 @@ constexpr const char* bench_footer =
     "per step (products: 2·m·n·k each, forward and backward), gflop/s that over the median "
     "step, and % of peak that rate over the machine's peak float32 FMA rate on the same threads, "
     "measured after the steps (a register-only FMA loop: tapegrad::measure_peak_flops). The "
+    "first line names what runs the float matrix products (oneDNN's sgemm where tapegrad is built "
+    "with it; TAPEGRAD_PRODUCTS=builtin in the environment forces tapegrad's kernels and "
+    "OpenBLAS). The "
     "per-op table that follows: op, calls (forward calls), bwd_calls (backward rules run), "
     "forward_ms, backward_ms and total_ms (summed over the timed steps), % (share of the sum of "
     "all ops' times), gflop and gflop/s (the op's FLOP and their rate over its total time; - for "
@@ -340,8 +344,8 @@ int run_bench(const ModelSpec& spec, const BenchOptions& b, std::uint64_t seed) 
     total.push_back(ms(t0, t3));
   }
   prof->stop();
-  std::printf("bench %s: batch %zu, %zu threads, %zu steps after %zu warm-up\n", spec.text.c_str(),
-              b.batch, num_threads(), b.steps, b.warmup);
+  std::printf("bench %s: batch %zu, %zu threads, %zu steps after %zu warm-up; float products: %s\n",
+              spec.text.c_str(), b.batch, num_threads(), b.steps, b.warmup, blas::float_products());
   std::printf("%-10s %10s %10s %10s\n", "phase", "median_ms", "min_ms", "max_ms");
   const auto row = [](const char* name, const std::vector<double>& v) {
     std::printf("%-10s %10.3f %10.3f %10.3f\n", name, median(v),
