@@ -18,8 +18,9 @@
 // mlp-fashion, 1.17× in mlp-wide) after zeroing an input-sized buffer; its SGD writes the step
 // to a buffer, then adds it to the parameters. The GFLOPs counter uses tapegrad's FLOP count, so
 // the rates compare. The variants `<workload>/no-input-grad` replace the first fc by
-// fc_no_input_grad (below: dlib's fc_ whose backward leaves out that product) to show what it
-// costs; benchmarks/compare's default filter does not select them.
+// fc_no_input_grad (below: dlib's fc_ whose backward leaves out that product; dlib still
+// zeroes the buffer) to show what it costs; benchmarks/compare's default filter does not select
+// them.
 //
 // op-overhead: loss_dot<relu<input<matrix<float>>>> on a [1, 16] sample with the label −1
 // everywhere, so the loss is the sum of relu(x) and its gradient is 1; compute_parameter_gradients
