@@ -349,6 +349,14 @@ std::size_t default_threads() {
   return take_over_threads();
 }
 
+bool float_products_on_onednn() {
+#if defined(TAPEGRAD_ONEDNN)
+  return onednn_products();
+#else
+  return false;
+#endif
+}
+
 const char* float_products() {
 #if defined(TAPEGRAD_ONEDNN)
   if (onednn_products()) return "oneDNN sgemm";

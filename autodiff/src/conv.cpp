@@ -136,11 +136,11 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
   Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
   const T* bias = has_bias ? b.value().data() : nullptr;
   if (g.n == 0 || g.c_in == 0) return conv1d_without_products(g, x, w, b, std::move(y));
-  if (detail::direct_pays(stride, g.l_out, span))
+  if (detail::direct_pays<T>(stride, g.l_out, span))
     detail::forward_direct(g, x.value().data(), w.value().data(), bias, y.data());
   else
     detail::forward_im2col(g, x.value().data(), w.value().data(), bias, y.data());
-  if (detail::direct_pays(stride, g.l_out, span))
+  if (detail::direct_pays<T>(stride, g.l_out, span))
     detail::profile_flops(2.0 * g.n * g.c_out * g.l_out * g.c_in * g.kernel);
   // Both forms of the rule in one object (a raw lambda beside a graph lambda would not fit
   // in the record's inline storage).
@@ -149,8 +149,8 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
     std::size_t span;
     bool has_bias;
     void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
-      const bool direct_w = detail::direct_pays(g.stride, g.l_out, span);
-      const bool direct_x = detail::direct_pays(g.stride, g.length, span);
+      const bool direct_w = detail::direct_pays<T>(g.stride, g.l_out, span);
+      const bool direct_x = detail::direct_pays<T>(g.stride, g.length, span);
       detail::profile_flops(2.0 * g.n * g.c_out * g.l_out * g.c_in * g.kernel *
                             ((gr.needed(1) && direct_w) + (gr.needed(0) && direct_x)));
       Tensor<T> gout;  // gy in the im2col layout, made only if the im2col path needs it

@@ -21,7 +21,7 @@ Tensor<T> correlate(const ConvGeometry& g, const T* x, const T* w) {
   Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
   if (without_products(g))
     std::fill(y.data(), y.data() + y.numel(), T(0));
-  else if (direct_pays(g.stride, g.l_out, g.dilation * (g.kernel - 1)))
+  else if (direct_pays<T>(g.stride, g.l_out, g.dilation * (g.kernel - 1)))
     forward_direct(g, x, w, static_cast<const T*>(nullptr), y.data());
   else
     forward_im2col(g, x, w, static_cast<const T*>(nullptr), y.data());
@@ -33,7 +33,7 @@ template <class T>
 void input_gradient(const ConvGeometry& g, const T* gy, const T* w, const GradSlot<T>& gx) {
   if (without_products(g))
     gx.put_range(0, gx.size(), [](std::size_t) { return T(0); });
-  else if (direct_pays(g.stride, g.length, g.dilation * (g.kernel - 1)))
+  else if (direct_pays<T>(g.stride, g.length, g.dilation * (g.kernel - 1)))
     input_gradient_direct(g, gy, w, gx);
   else
     input_gradient_im2col(g, w, gemm_layout(g, gy), gx);
@@ -44,7 +44,7 @@ template <class T>
 void weight_gradient(const ConvGeometry& g, const T* x, const T* gy, const GradSlot<T>& gw) {
   if (without_products(g))
     gw.put_range(0, gw.size(), [](std::size_t) { return T(0); });
-  else if (direct_pays(g.stride, g.l_out, g.dilation * (g.kernel - 1)))
+  else if (direct_pays<T>(g.stride, g.l_out, g.dilation * (g.kernel - 1)))
     weight_gradient_direct(g, x, gy, gw, static_cast<const GradSlot<T>*>(nullptr));
   else
     weight_gradient_im2col(g, x, gemm_layout(g, gy), gw);

@@ -27,5 +27,7 @@ std::size_t default_threads();
 // environment does not set TAPEGRAD_PRODUCTS=builtin), "tapegrad AVX-512 kernels + OpenBLAS"
 // or "OpenBLAS". double products never run on oneDNN, which has no dgemm.
 const char* float_products();
+// Whether float products run on oneDNN's sgemm in this process (float_products() names it).
+bool float_products_on_onednn();
 
 }  // namespace tapegrad::blas
