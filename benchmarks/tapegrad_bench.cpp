@@ -5,13 +5,16 @@
 //
 // Each benchmark with a known FLOP count reports GFLOPs (its rate), peak_fma reports
 // peak_gflops, and the context names the OpenBLAS kernels that ran (openblas_core). Each also
-// reports heap_allocs (operator new calls per iteration, after warm-up)
-// and peak_rss_mb (the process's peak resident memory so far).
+// reports heap_allocs (operator new calls per iteration, after warm-up: tapegrad's own
+// allocations), malloc_calls (every allocation in the process per iteration, C and C++, the
+// libraries' included: oneDNN's sgemm takes its packing buffer from malloc on each call) and
+// peak_rss_mb (the process's peak resident memory so far).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <sys/resource.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <functional>
 #include <new>
@@ -34,6 +37,45 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 static std::atomic<std::size_t> g_heap_allocations{0};
+
+// ---- and every C allocation (glibc: the __libc_ functions are malloc's own entry points) ----
+static std::atomic<std::size_t> g_malloc_calls{0};
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+void* malloc(std::size_t n) {
+  ++g_malloc_calls;
+  return __libc_malloc(n);
+}
+void* calloc(std::size_t count, std::size_t n) {
+  ++g_malloc_calls;
+  return __libc_calloc(count, n);
+}
+void* realloc(void* p, std::size_t n) {
+  ++g_malloc_calls;
+  return __libc_realloc(p, n);
+}
+void* memalign(std::size_t align, std::size_t n) {
+  ++g_malloc_calls;
+  return __libc_memalign(align, n);
+}
+void* aligned_alloc(std::size_t align, std::size_t n) {
+  ++g_malloc_calls;
+  return __libc_memalign(align, n);
+}
+int posix_memalign(void** p, std::size_t align, std::size_t n) {
+  ++g_malloc_calls;
+  if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0) return EINVAL;
+  *p = __libc_memalign(align, n);
+  return *p || n == 0 ? 0 : ENOMEM;
+}
+void free(void* p) {
+  __libc_free(p);
+}
+}
 void* operator new(std::size_t n) {
   ++g_heap_allocations;
   if (void* p = std::malloc(n ? n : 1)) return p;
@@ -82,7 +124,7 @@ double peak_rss_mb() {
 // Runs `step` in the benchmark loop after a warm-up, and reports allocations per iteration.
 void run(benchmark::State& state, const std::function<void()>& step, double flop = 0) {
   for (int i = 0; i < 3; ++i) step();
-  const std::size_t before = g_heap_allocations.load();
+  const std::size_t before = g_heap_allocations.load(), mallocs_before = g_malloc_calls.load();
   std::size_t iterations = 0;
   for (auto _ : state) {
     step();
@@ -90,6 +132,8 @@ void run(benchmark::State& state, const std::function<void()>& step, double flop
   }
   state.counters["heap_allocs"] =
       static_cast<double>(g_heap_allocations.load() - before) / static_cast<double>(iterations);
+  state.counters["malloc_calls"] =
+      static_cast<double>(g_malloc_calls.load() - mallocs_before) / static_cast<double>(iterations);
   state.counters["peak_rss_mb"] = peak_rss_mb();
   if (flop > 0)
     state.counters["GFLOPs"] =
