@@ -46,33 +46,33 @@ void* __libc_calloc(std::size_t, std::size_t);
 void* __libc_realloc(void*, std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
-void* malloc(std::size_t n) {
+void* malloc(std::size_t n) noexcept {
   ++g_malloc_calls;
   return __libc_malloc(n);
 }
-void* calloc(std::size_t count, std::size_t n) {
+void* calloc(std::size_t count, std::size_t n) noexcept {
   ++g_malloc_calls;
   return __libc_calloc(count, n);
 }
-void* realloc(void* p, std::size_t n) {
+void* realloc(void* p, std::size_t n) noexcept {
   ++g_malloc_calls;
   return __libc_realloc(p, n);
 }
-void* memalign(std::size_t align, std::size_t n) {
+void* memalign(std::size_t align, std::size_t n) noexcept {
   ++g_malloc_calls;
   return __libc_memalign(align, n);
 }
-void* aligned_alloc(std::size_t align, std::size_t n) {
+void* aligned_alloc(std::size_t align, std::size_t n) noexcept {
   ++g_malloc_calls;
   return __libc_memalign(align, n);
 }
-int posix_memalign(void** p, std::size_t align, std::size_t n) {
+int posix_memalign(void** p, std::size_t align, std::size_t n) noexcept {
   ++g_malloc_calls;
   if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0) return EINVAL;
   *p = __libc_memalign(align, n);
   return *p || n == 0 ? 0 : ENOMEM;
 }
-void free(void* p) {
+void free(void* p) noexcept {
   __libc_free(p);
 }
 }
