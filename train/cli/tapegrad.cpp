@@ -523,6 +523,9 @@ int main(int argc, char** argv) {
                        "cross_entropy(label_smoothing=)")
           ->capture_default_str()
           ->check(number_in(0.0, 1.0));
+  train_cmd->add_flag("--keep-denormals{false}", opts.flush_denormal,
+                      "keep denormal floats (below 1.18e-38) as PyTorch does by default, instead "
+                      "of flushing them to zero while training (slower where they arise)");
   train_cmd->add_flag("--no-decay-bias-norm", opts.optimizer.no_decay_bias_norm,
                       "no weight decay on biases and normalisation weights");
   train_cmd

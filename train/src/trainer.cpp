@@ -14,6 +14,7 @@
 
 #include "tapegrad/autodiff/losses.hpp"
 #include "tapegrad/autodiff/reduce.hpp"
+#include "tapegrad/autodiff/threads.hpp"
 #include "tapegrad/train/checkpoint.hpp"
 #include "tapegrad/train/clip_grad.hpp"
 #include "text.hpp"
@@ -489,6 +490,12 @@ void agree(DataParallel& group, const Dataset& train, const Dataset* validation,
 TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dataset* validation,
                        const TrainOptions& options, const std::string& resume_from,
                        TaskLoop& task) {
+  // The denormal mode for this run, the caller's back afterwards (also when training throws).
+  struct DenormalMode {
+    bool before = flush_denormal();
+    explicit DenormalMode(bool flush) { set_flush_denormal(flush); }
+    ~DenormalMode() { set_flush_denormal(before); }
+  } denormal_mode(options.flush_denormal);
   train.validate("training data");
   task.check_data(train, "training data");
   if (train.size() == 0) throw std::invalid_argument("train: the training data is empty");

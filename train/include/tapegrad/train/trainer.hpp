@@ -61,6 +61,14 @@ struct TrainOptions {
   // Classification: label smoothing ε ∈ [0, 1] of the training loss, PyTorch's
   // cross_entropy(label_smoothing=ε); the validation and test losses are plain cross-entropy.
   double label_smoothing = 0.0;
+  // Flush denormal floats to zero on tapegrad's threads while training (set_flush_denormal in
+  // threads.hpp; the previous mode is restored when training ends). A departure from PyTorch's
+  // default, on purpose: values below 1.18e-38 become 0, and an SGD momentum buffer that decays
+  // into them (weights of always-zero pixels, without weight decay) no longer slows each step's
+  // update several-fold: the Fashion-MNIST MLP 784-256-128-10 with weight decay 0 took 0.9 s an
+  // epoch from its second epoch on without, 0.6–0.7 s with (one thread of a 2-core Xeon).
+  // torch.set_flush_denormal(True) gives PyTorch the same.
+  bool flush_denormal = true;
   // Evaluated after every epoch for the metrics and curves only (never to choose anything), so
   // over-fitting shows beside the training curve; may be null.
   const Dataset* watch = nullptr;
