@@ -86,6 +86,9 @@ check "summary with options" 0 "BatchNorm1d\(64, eps=1e-05, momentum=0.1, affine
 check "cnn with options" 0 "9 +Dropout\(p=0.3, inplace=False\)" -- "$bin" summary --model cnn,norm=batch,dropout=0.3
 check "every activation by name" 0 "GELU\(approximate='none'\)" -- "$bin" summary --model mlp:784-64-10,act=gelu
 check "the CNN with act=silu" 0 "SiLU\(\)" -- "$bin" summary --model cnn,norm=batch,act=silu
+check "the CNN's channels" 0 "Conv1d\(96, 160, kernel_size=3" -- "$bin" summary --model cnn:96-96-160,norm=batch
+check "too many conv layers" 1 "at most 4 conv layers" -- "$bin" summary --model cnn:8-8-8-8-8
+check "a bad channel count" 1 "\"0\" is not a positive layer size" -- "$bin" summary --model cnn:64-0
 check "bad activation" 1 "unknown activation \"swish\" \(valid: relu, leaky_relu, elu, gelu, silu, tanh, sigmoid\)" -- \
   "$bin" summary --model mlp:4-3-2,act=swish
 check "bad model option" 1 "unknown norm \"foo\" \(valid: none, batch, layer\)" -- "$bin" summary --model mlp:4-3,norm=foo

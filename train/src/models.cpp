@@ -78,10 +78,10 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
   std::vector<std::string> items = detail::split(text, ',');
   const std::vector<std::string> parts = detail::split(items[0], ':');
   items.erase(items.begin());
-  if (parts[0] == "mlp") {
-    if (parts.size() < 2 || parts.size() > 3) throw bad_model(text, "give the layer sizes");
+  // "A-B-C" → {A, B, C}, each a positive integer.
+  const auto sizes_of = [&text](const std::string& field) {
     std::vector<std::size_t> sizes;
-    for (const std::string& f : detail::split(parts[1], '-')) {
+    for (const std::string& f : detail::split(field, '-')) {
       std::size_t used = 0;
       unsigned long v = 0;
       try {
@@ -93,6 +93,11 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
         throw bad_model(text, "\"" + f + "\" is not a positive layer size");
       sizes.push_back(v);
     }
+    return sizes;
+  };
+  if (parts[0] == "mlp") {
+    if (parts.size() < 2 || parts.size() > 3) throw bad_model(text, "give the layer sizes");
+    const std::vector<std::size_t> sizes = sizes_of(parts[1]);
     if (sizes.size() < 2) throw bad_model(text, "an MLP needs at least two sizes");
     Options o = parse_options(text, items);
     if (parts.size() == 3) o.activation = parts[2];  // the older form mlp:SIZES:ACT
@@ -102,10 +107,19 @@ ModelSpec build_model(const std::string& text, std::uint64_t seed) {
     return spec;
   }
   if (parts[0] == "cnn") {
-    if (parts.size() != 1) throw bad_model(text, "cnn takes no sizes");
+    // cnn:C1-C2-…: the conv layers' output channels (default 64-128); each layer's max-pool
+    // halves the 28 columns, so at most 4 layers.
+    if (parts.size() > 2) throw bad_model(text, "cnn takes one list of channel counts");
+    std::vector<std::size_t> channels = {28, 64, 128};
+    if (parts.size() == 2) {
+      channels = {28};
+      for (std::size_t c : sizes_of(parts[1])) channels.push_back(c);
+      if (channels.size() > 5)
+        throw bad_model(text, "at most 4 conv layers (each halves the 28 columns)");
+    }
     const Options o = parse_options(text, items);
-    spec.model = nn::cnn1d<float>({28, 64, 128}, 28, 10, 3, 2, g, o.block,
-                                  parse_activation(text, o.activation));
+    spec.model =
+        nn::cnn1d<float>(channels, 28, 10, 3, 2, g, o.block, parse_activation(text, o.activation));
     spec.sample_shape = Shape{28, 28};
     spec.classes = 10;
     return spec;

@@ -1,8 +1,10 @@
 // The models the `tapegrad` command builds from a text spec, and the default training recipe.
 // clang-format off
 //   mlp:784-256-128-10[,OPTION…]   an MLP with those layer sizes
-//   cnn[,OPTION…]                  the 1-D CNN of cnn-fashion: an image's 28 rows as channels,
-//                                  its 28 columns as length
+//   cnn[:C1-C2…][,OPTION…]         the 1-D CNN of cnn-fashion: an image's 28 rows as channels,
+//                                  its 28 columns as length; per conv layer (1 to 4) its output
+//                                  channels, each layer Conv1d(k3) → ReLU → MaxPool1d(2)
+//                                  (default cnn:64-128)
 // options, comma-separated after the sizes:
 //   act=NAME                       the hidden activation: relu (default), leaky_relu, elu,
 //                                  gelu, silu, tanh, sigmoid (also mlp:SIZES:ACT)
@@ -34,7 +36,8 @@ struct ModelSpec {
 
 inline constexpr const char* default_model = "mlp:784-256-128-10";
 inline constexpr const char* model_help =
-    "mlp:SIZES or cnn (the 1-D CNN for 28x28 images), each optionally followed by "
+    "mlp:SIZES or cnn[:CHANNELS] (the 1-D CNN for 28x28 images; default cnn:64-128), each "
+    "optionally followed by "
     ",act=relu|leaky_relu|elu|gelu|silu|tanh|sigmoid, ,norm=none|batch|layer, ,dropout=P "
     "(e.g. mlp:784-256-128-10,act=gelu,norm=batch,dropout=0.2)";
 
