@@ -58,7 +58,7 @@ class Augmenter {
   Augmenter(const Augmentation& augmentation, const Shape& sample_shape, std::uint64_t seed);
 
   // Augments batch.inputs in place. Draws for every sample of the whole batch
-  // (batch.global_size samples, in order) and applies the draws of samples
+  // (batch.global_size samples, in order; 0: the batch is whole) and applies the draws of samples
   // [batch.global_offset, batch.global_offset + batch.size()) to this share's: every process of
   // a data-parallel group advances its stream alike, and a sample's transform does not depend
   // on the number of processes.
