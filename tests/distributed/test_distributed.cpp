@@ -55,9 +55,10 @@ struct Run {
 };
 
 // `steps` steps of SGD with Nesterov momentum on `model_text`, alone or with `group`; from the
-// checkpoint `resume` if not empty, writing `checkpoint` if not empty.
+// checkpoint `resume` if not empty, writing `checkpoint` if not empty; with `augmentation`.
 Run train(const std::string& model_text, const Dataset& data, std::size_t batch, std::size_t steps,
-          DataParallel* group, const std::string& checkpoint = "", const std::string& resume = "") {
+          DataParallel* group, const std::string& checkpoint = "", const std::string& resume = "",
+          const Augmentation& augmentation = {}) {
   ModelSpec spec = build_model(model_text, 7);
   Dataset shaped = data;
   shape_for_model(shaped, spec, "synthetic");
@@ -76,6 +77,7 @@ Run train(const std::string& model_text, const Dataset& data, std::size_t batch,
   o.parallel = group;
   o.checkpoint_path = checkpoint;
   o.watch = &shaped;  // evaluated after every epoch (each rank its share)
+  o.augmentation = augmentation;
   Run r;
   r.result = train_classifier(*spec.model, shaped, nullptr, o, resume);
   r.state = nn::state_values(*spec.model);
@@ -119,9 +121,10 @@ std::uint64_t state_hash(const std::vector<Tensor<float>>& state) {
 // may change (measured: below 1e-6 for these runs; docs/distributed.md).
 constexpr double tolerance = 1e-5;
 
-void check_equivalent(const std::string& model_text, const Dataset& data, std::size_t batch) {
-  const Run alone = train(model_text, data, batch, 50, nullptr);
-  const Run together = train(model_text, data, batch, 50, world);
+void check_equivalent(const std::string& model_text, const Dataset& data, std::size_t batch,
+                      const Augmentation& augmentation = {}) {
+  const Run alone = train(model_text, data, batch, 50, nullptr, "", "", augmentation);
+  const Run together = train(model_text, data, batch, 50, world, "", "", augmentation);
   CHECK(together.result.steps == 50);
   const auto [diff, scale] = difference(alone.state, together.state);
   MESSAGE(model_text << ", batch " << batch << ", " << world->world_size()
@@ -131,7 +134,7 @@ void check_equivalent(const std::string& model_text, const Dataset& data, std::s
   if (world->world_size() == 1) CHECK(bit_identical(alone.state, together.state));
   // Every rank ends with the same weights, and the same run again gives the same bits.
   CHECK_NOTHROW(world->require_same("the trained weights", {state_hash(together.state)}));
-  const Run again = train(model_text, data, batch, 50, world);
+  const Run again = train(model_text, data, batch, 50, world, "", "", augmentation);
   CHECK(bit_identical(together.state, again.state));
   // The training and test metrics are the whole batch's and set's, as alone (up to rounding; an
   // accuracy may differ by one sample whose two largest scores are within rounding).
@@ -161,6 +164,29 @@ TEST_CASE("MLP: N ranks train as one process, up to float rounding, after 50 ste
 TEST_CASE("CNN: N ranks train as one process, up to float rounding, after 50 steps") {
   const Dataset data = synthetic(40, 28 * 28, 10, 2);
   check_equivalent("cnn", data, 12);
+}
+
+TEST_CASE("augmentation: each rank augments its share as one process would") {
+  // Every rank draws for the whole batch and applies its share's draws: the ranks train on the
+  // augmented batches of one process. The samples' 16 values are 4 × 4 images.
+  Augmentation a = Augmentation::parse("flip,shift:1");
+  a.image = Shape{4, 4};
+  const Dataset data = synthetic(97, 16, 4, 4);
+  for (std::size_t batch : {12u, 7u}) check_equivalent("mlp:16-32-24-4", data, batch, a);
+  // And a checkpoint inside an epoch resumes on any number of ranks with the same draws.
+  const std::string path =
+      "distributed_augment_" + std::to_string(world->world_size()) + ".safetensors";
+  const Run whole = train("mlp:16-32-4", data, 10, 30, world, "", "", a);
+  std::vector<double> barrier{0};
+  train("mlp:16-32-4", data, 10, 15, world, path, "", a);
+  world->sum(barrier);  // rank 0 has written the checkpoint
+  const Run alone = train("mlp:16-32-4", data, 10, 30, nullptr, "", path, a);
+  const Run together = train("mlp:16-32-4", data, 10, 30, world, "", path, a);
+  const auto [diff, scale] = difference(whole.state, alone.state);
+  CHECK(diff <= tolerance * scale);
+  CHECK(bit_identical(whole.state, together.state));
+  world->sum(barrier);  // every rank has read it
+  if (world->rank() == 0) std::remove(path.c_str());
 }
 
 TEST_CASE("BatchNorm: local batch statistics; every rank ends with rank 0's weights and buffers") {
@@ -244,6 +270,11 @@ TEST_CASE("the ranks disagree: a different model, other data or options fail on 
                        doctest::Contains("the ranks disagree on the data"), DistributedError);
   CHECK_THROWS_WITH_AS(train("mlp:16-32-4", data, odd ? 13 : 12, 5, world),
                        doctest::Contains("the ranks disagree on the training options"),
+                       DistributedError);
+  Augmentation flip = Augmentation::parse(odd ? "flip" : "flip,shift:1");
+  flip.image = Shape{4, 4};
+  CHECK_THROWS_WITH_AS(train("mlp:16-32-4", data, 12, 5, world, "", "", flip),
+                       doctest::Contains("the ranks disagree on the augmentation"),
                        DistributedError);
   // Afterwards the group works again.
   CHECK_NOTHROW(train("mlp:16-32-4", data, 12, 5, world));

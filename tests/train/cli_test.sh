@@ -80,6 +80,37 @@ check "resume from the checkpoint" 0 "resumed from" -- "$bin" train --model mlp:
   --test "$dir/test.csv" --epochs 6 --batch 16 --lr 0.05 --out "$dir/run2" --progress none \
   --val-split 0.1 --resume "$dir/run/checkpoint.safetensors"
 
+# Augmentation: 48 random 28x28 IDX images train with --augment (the CNN and the flattened MLP)
+# and resume; a bad spec, CSV data and a shift as large as the image are refused, naming the flag.
+mkdir -p "$dir/img"
+{
+  printf '\x00\x00\x08\x03\x00\x00\x00\x30\x00\x00\x00\x1c\x00\x00\x00\x1c'
+  LC_ALL=C awk 'BEGIN { srand(1); for (i = 0; i < 48 * 784; ++i) printf "%c", 1 + int(rand() * 255) }'
+} >"$dir/img/train-images-idx3-ubyte"
+{
+  printf '\x00\x00\x08\x01\x00\x00\x00\x30'
+  for i in $(seq 0 47); do printf "\\x0$((i % 10))"; done
+} >"$dir/img/train-labels-idx1-ubyte"
+cp "$dir/img/train-images-idx3-ubyte" "$dir/img/t10k-images-idx3-ubyte"
+cp "$dir/img/train-labels-idx1-ubyte" "$dir/img/t10k-labels-idx1-ubyte"
+img=(--data "$dir/img" --batch 16 --progress none)
+check "train the CNN with --augment" 0 "seed 0, augment flip,shift:2" -- "$bin" train --model cnn \
+  "${img[@]}" --epochs 2 --augment flip,shift:2 --out "$dir/aug"
+check "resume with --augment" 0 "resumed from .* after epoch 2" -- "$bin" train --model cnn "${img[@]}" \
+  --epochs 3 --augment flip,shift:2 --out "$dir/aug2" --resume "$dir/aug/checkpoint.safetensors"
+check "resume without --augment" 1 "augmented with \"flip,shift:2\", this run with \"none\"" -- \
+  "$bin" train --model cnn "${img[@]}" --epochs 3 --out "$dir/o" --resume "$dir/aug/checkpoint.safetensors"
+check "train the MLP with --augment" 0 "test accuracy" -- "$bin" train --model mlp:784-16-10 \
+  "${img[@]}" --epochs 1 --augment flip --out "$dir/o"
+check "bad --augment" 2 "--augment: augmentation \"flip,shfit:2\": unknown part \"shfit:2\" \(valid: none, or comma-separated flip and shift:P with P a whole number of pixels >= 1\)" -- \
+  "$bin" train --augment flip,shfit:2
+one_line "$bin" train --augment flip,shfit:2
+check "--augment on CSV data" 1 "--augment flip: --data $dir/train.csv has samples of shape \[4\], not images \[rows, columns\]" -- \
+  "$bin" train --model mlp:4-8-2 --data "$dir/train.csv" --test "$dir/test.csv" --augment flip --out "$dir/o"
+check "--augment shift as large as the image" 1 "--augment: augmentation \"shift:28\": the shift must be smaller than the images \[28, 28\]" -- \
+  "$bin" train --model cnn "${img[@]}" --augment shift:28 --out "$dir/o"
+check "--help explains --augment" 0 "--augment.*RandomHorizontalFlip" -- "$bin" train --help
+
 # Model options: normalisation and dropout layers, PyTorch's names; a bad option names the valid ones.
 check "summary with options" 0 "BatchNorm1d\(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True\)" -- \
   "$bin" summary --model mlp:784-64-10,norm=batch,dropout=0.2

@@ -215,24 +215,30 @@ TEST_CASE("trainer: a run stopped mid-epoch by max_steps resumes to bit-identica
   TrainOptions o = quiet(3);
   o.seed = 5;
   o.max_steps = 21;  // 8 batches per epoch: stops in epoch 3
-  for (const Dataset* v : {static_cast<const Dataset*>(nullptr), &val}) {
-    auto straight = model(18);
-    const TrainResult full = train_classifier(*straight, train, v, o);
-    TrainOptions first = o;
-    first.checkpoint_path = ckpt;
-    first.max_steps = 13;  // 5 batches into epoch 2
-    auto interrupted = model(18);
-    const TrainResult part = train_classifier(*interrupted, train, v, first);
-    CHECK(part.steps == 13);
-    CHECK(part.history.size() == 1);  // epoch 2 is not complete
-    auto resumed = model(77);
-    const TrainResult r = train_classifier(*resumed, train, v, o, ckpt);
-    CHECK(r.steps == 21);
-    REQUIRE(r.history.size() == full.history.size());
-    CHECK(r.history[1].train_loss == full.history[1].train_loss);
-    for (std::size_t i = 0; i < straight->parameters().size(); ++i)
-      test::check_close(resumed->parameters()[i].value(), straight->parameters()[i].value(), 0);
-  }
+  // Without augmentation, and with flips of each sample's two values as a 1 × 2 image.
+  Augmentation flip = Augmentation::parse("flip");
+  flip.image = Shape{1, 2};
+  for (const Augmentation& augmentation : {Augmentation(), flip})
+    for (const Dataset* v : {static_cast<const Dataset*>(nullptr), &val}) {
+      INFO("augmentation " << augmentation.text() << (v ? ", with validation" : ""));
+      o.augmentation = augmentation;
+      auto straight = model(18);
+      const TrainResult full = train_classifier(*straight, train, v, o);
+      TrainOptions first = o;
+      first.checkpoint_path = ckpt;
+      first.max_steps = 13;  // 5 batches into epoch 2
+      auto interrupted = model(18);
+      const TrainResult part = train_classifier(*interrupted, train, v, first);
+      CHECK(part.steps == 13);
+      CHECK(part.history.size() == 1);  // epoch 2 is not complete
+      auto resumed = model(77);
+      const TrainResult r = train_classifier(*resumed, train, v, o, ckpt);
+      CHECK(r.steps == 21);
+      REQUIRE(r.history.size() == full.history.size());
+      CHECK(r.history[1].train_loss == full.history[1].train_loss);
+      for (std::size_t i = 0; i < straight->parameters().size(); ++i)
+        test::check_close(resumed->parameters()[i].value(), straight->parameters()[i].value(), 0);
+    }
   std::remove(ckpt.c_str());
 }
 

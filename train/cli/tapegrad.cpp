@@ -29,6 +29,7 @@
 #include "tapegrad/autodiff/profiler.hpp"
 #include "tapegrad/autodiff/threads.hpp"
 #include "tapegrad/layers/safetensors.hpp"
+#include "tapegrad/train/augment.hpp"
 #include "tapegrad/train/make_optimizer.hpp"
 #include "tapegrad/train/model_file.hpp"
 #include "tapegrad/train/models.hpp"
@@ -184,11 +185,13 @@ void check_output_width(const ModelSpec& spec, const Dataset& data) {
                                 "): its last layer must have one output per target");
 }
 
-// The training and test sets named by the options, shaped for the model, and the inputs'
-// standardisation (undefined tensors without --standardize).
+// The training and test sets named by the options, shaped for the model, the inputs'
+// standardisation (undefined tensors without --standardize), and the shape of a sample as the
+// files hold it (IDX images: [rows, columns]; CSV: [features]).
 struct LoadedData {
   Dataset train, test;
   Standardizer inputs;
+  Shape file_sample_shape;
 };
 LoadedData load_data(const DataOptions& d, const ModelSpec& spec) {
   check_task_flags(d);
@@ -215,6 +218,7 @@ LoadedData load_data(const DataOptions& d, const ModelSpec& spec) {
     test = read_csv(d.test, csv);
   }
   if (d.regression()) check_output_width(spec, train);
+  const Shape file_sample_shape = train.sample_shape();
   if (d.standardize) {
     inputs = Standardizer::fit(train);
     inputs.apply(train);
@@ -222,7 +226,7 @@ LoadedData load_data(const DataOptions& d, const ModelSpec& spec) {
   }
   shape_for_model(train, spec, d.data);
   shape_for_model(test, spec, d.test.empty() ? d.data : d.test);
-  return {std::move(train), std::move(test), std::move(inputs)};
+  return {std::move(train), std::move(test), std::move(inputs), file_sample_shape};
 }
 
 // The test set of a regression model's evaluation: --test, or --data when there is no --test,
@@ -460,6 +464,7 @@ int main(int argc, char** argv) {
   DataOptions data;
   TrainOptions opts = default_train_options();
   std::string out = "out", init, resume, schedule = "cosine", progress = "auto";
+  std::string augment = "none";
   std::string optimizer = "sgd", betas;
   double lr = opts.optimizer.lr, momentum = opts.optimizer.momentum,
          weight_decay = opts.optimizer.weight_decay.value_or(0), eps = 0, alpha = 0.99;
@@ -557,6 +562,25 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--init", init, "start from the parameters in this safetensors file");
   train_cmd->add_option("--resume", resume, "continue the run saved in this checkpoint");
   train_cmd->add_flag("--no-shuffle", no_shuffle, "keep the data order");
+  train_cmd
+      ->add_option(
+          "--augment", augment,
+          "training-time augmentation of image data (IDX), the training batches only: none, or "
+          "comma-separated flip (reverse each image's columns with probability 1/2, as "
+          "torchvision's RandomHorizontalFlip) and shift:P (translate each image by up to P "
+          "pixels on each axis, uniformly, with zero fill, as RandomCrop(size, padding=P)); "
+          "drawn from a stream derived from --seed, saved in checkpoints")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              Augmentation::parse(text);
+              return "";
+            } catch (const std::invalid_argument& e) {
+              return e.what();
+            }
+          },
+          ""));
   train_cmd
       ->add_option("--max-steps", opts.max_steps,
                    "stop after this many optimiser steps (0: no limit)")
@@ -708,7 +732,7 @@ int main(int argc, char** argv) {
         throw std::invalid_argument(weights +
                                     " is a regression model: evaluate it with --task regression");
     }
-    auto [train_set, test_set, input_scaler] = load_data(data, spec);
+    auto [train_set, test_set, input_scaler, file_sample_shape] = load_data(data, spec);
     if (eval_cmd->parsed()) {
       nn::load_state_tensors(*spec.model, weights_file, weights);
       require_finite_parameters(*spec.model, weights);
@@ -729,6 +753,20 @@ int main(int argc, char** argv) {
         {lr, momentum, nesterov, weight_decay, betas, eps, alpha, amsgrad});
     opts.seed = seed;
     opts.shuffle = !no_shuffle;
+    opts.augmentation = Augmentation::parse(augment);
+    if (opts.augmentation.enabled()) {
+      if (file_sample_shape.rank() != 2)
+        throw std::invalid_argument("--augment " + augment + ": --data " + data.data +
+                                    " has samples of shape " + file_sample_shape.to_string() +
+                                    ", not images [rows, columns] (augmentation applies to IDX "
+                                    "image data such as fashion-mnist)");
+      opts.augmentation.image = file_sample_shape;  // the model may take them flattened
+      try {
+        Augmenter(opts.augmentation, train_set.sample_shape(), 0);  // the shift fits the images
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(std::string("--augment: ") + e.what());
+      }
+    }
     opts.progress = progress == "bar"     ? TrainOptions::Progress::bar
                     : progress == "lines" ? TrainOptions::Progress::lines
                     : progress == "none"  ? TrainOptions::Progress::none
@@ -757,10 +795,11 @@ int main(int argc, char** argv) {
     if (leader) {
       std::printf(
           "training %s on %zu samples (%s%s): epochs %zu, batch %zu, %s, schedule %s, seed "
-          "%llu\n",
+          "%llu%s\n",
           model_text.c_str(), fit.size(), data.data.c_str(), task_text.c_str(), opts.epochs,
           opts.batch_size, describe(opts.optimizer).c_str(), schedule.c_str(),
-          static_cast<unsigned long long>(seed));
+          static_cast<unsigned long long>(seed),
+          opts.augmentation.enabled() ? (", augment " + opts.augmentation.text()).c_str() : "");
       std::fflush(stdout);
     }
     const Dataset* val = val_split > 0 ? &validation : nullptr;

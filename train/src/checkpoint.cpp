@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "tapegrad/layers/safetensors.hpp"
+#include "tapegrad/train/augment.hpp"
 #include "text.hpp"
 
 namespace tapegrad {
@@ -111,6 +112,10 @@ void save_checkpoint(const std::string& path, const nn::Module<float>& model,
     file.metadata["epoch_abs_error"] = detail::exact_list(state.epoch_abs_error);
     file.metadata["epoch_squared_error"] = detail::exact_list(state.epoch_squared_error);
   }
+  if (state.augmentation != "none") {
+    file.metadata["augmentation"] = state.augmentation;
+    file.metadata["augmentation_rng"] = state.augmentation_rng;
+  }
   for (const auto& [name, generator] : model.named_generators())
     file.metadata["rng." + name] = generator->state();
   const OptimizerState<float> optimizer_state = optimizer.state();
@@ -181,6 +186,20 @@ TrainingState load_checkpoint(const std::string& path, nn::Module<float>& model,
     restored.set_state(field(file, path, "shuffle_rng"));
   } catch (const std::invalid_argument&) {
     throw field_error(path, "shuffle_rng", "malformed generator state");
+  }
+  const auto augmentation = file.metadata.find("augmentation");
+  if (augmentation != file.metadata.end()) {
+    try {
+      s.augmentation = Augmentation::parse(augmentation->second).text();
+    } catch (const std::invalid_argument& e) {
+      throw field_error(path, "augmentation", e.what());
+    }
+    s.augmentation_rng = field(file, path, "augmentation_rng");
+    try {
+      ShuffleRng().set_state(s.augmentation_rng);
+    } catch (const std::invalid_argument&) {
+      throw field_error(path, "augmentation_rng", "malformed generator state");
+    }
   }
 
   // Check and gather everything before changing anything.

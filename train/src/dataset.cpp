@@ -238,6 +238,7 @@ bool DataLoader::next(Batch& batch) {
   const auto [first, last] = shard_range(global, options_.shard, options_.shards);
   const std::size_t b = last - first;
   batch.global_size = global;
+  batch.global_offset = first;
   const std::size_t per = data_.size() ? data_.inputs.numel() / data_.size() : 0;
   Shape shape = data_.inputs.shape();
   shape[0] = b;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <iostream>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "tapegrad/autodiff/losses.hpp"
@@ -484,6 +485,8 @@ void agree(DataParallel& group, const Dataset& train, const Dataset* validation,
       "gradient clipping)",
       {options.epochs, options.batch_size, options.seed, options.shuffle ? 1u : 0u,
        options.max_steps, bits_of(options.optimizer.lr), bits_of(options.clip_grad_norm)});
+  group.require_same("the augmentation (flip, shift)",
+                     {options.augmentation.flip ? 1u : 0u, options.augmentation.shift});
 }
 
 // The training loop of both tasks.
@@ -524,6 +527,10 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
   task.evaluate_with(group);
   DataLoader loader(train, {options.batch_size, options.shuffle, options.seed, false,
                             group ? group->rank() : 0, group ? group->world_size() : 1});
+  // Checks the samples are images before anything changes.
+  std::optional<Augmenter> augmenter;
+  if (options.augmentation.enabled())
+    augmenter.emplace(options.augmentation, train.sample_shape(), augmentation_seed(options.seed));
   const std::size_t steps_per_epoch = loader.batches();
   std::size_t total_steps = 0;
   if (__builtin_mul_overflow(steps_per_epoch, options.epochs, &total_steps))
@@ -550,6 +557,12 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
                           std::to_string(state.epoch_batches) + " of an epoch, but this run has " +
                           std::to_string(steps_per_epoch) +
                           " batches per epoch (other data or batch size?)");
+    if (state.augmentation != options.augmentation.text())
+      throw TrainingError(resume_from + ": the checkpoint's run augmented with \"" +
+                          state.augmentation + "\", this run with \"" +
+                          options.augmentation.text() +
+                          "\" (a resumed run continues with its own augmentation)");
+    if (augmenter) augmenter->rng().set_state(state.augmentation_rng);
     log << "resumed from " << resume_from << " after epoch " << state.epoch;
     if (state.epoch_batches)
       log << " and " << state.epoch_batches << " of " << steps_per_epoch << " batches of epoch "
@@ -557,6 +570,7 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     log << "\n";
   }
   task.stamp(state, resume_from);
+  state.augmentation = options.augmentation.text();
   // The same model on every process, rank 0's weights (after the checkpoint) everywhere.
   if (group) group->attach(model);
 
@@ -584,6 +598,8 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     double lr = optimizer.lr(0);
     while (loader.next(batch)) {
       if (options.max_steps && step >= options.max_steps) break;
+      // Here, not before the check: the stream advances for the batches trained only.
+      if (augmenter) augmenter->apply(batch);
       for (std::size_t g = 0; g < optimizer.group_count(); ++g)
         optimizer.set_lr(g, options.schedule.lr_at(optimizer.initial_lr(g), step, total_steps,
                                                    steps_per_epoch, state.plateau.reductions));
@@ -636,6 +652,7 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
       state.epoch_loss_sum = loss_sum;
       task.save(state);
       state.epoch_seen = seen;
+      if (augmenter) state.augmentation_rng = augmenter->rng().state();
       if (leader && !options.checkpoint_path.empty())
         save_checkpoint(options.checkpoint_path, model, optimizer, epoch_start, state);
       break;
@@ -699,6 +716,7 @@ TrainResult train_loop(nn::Module<float>& model, const Dataset& train, const Dat
     state.epoch_loss_sum = 0;
     state.epoch_abs_error.clear();
     state.epoch_squared_error.clear();
+    if (augmenter) state.augmentation_rng = augmenter->rng().state();
     if (leader && !options.checkpoint_path.empty())
       save_checkpoint(options.checkpoint_path, model, optimizer, loader.rng(), state);
     if (validation && options.patience && state.epochs_without_improvement >= options.patience) {

@@ -1,9 +1,10 @@
 // Checkpoints: everything a training run needs to continue exactly where it stopped — the
-// model's parameters, the optimiser's momentum and step count, the shuffling stream's state,
-// the epoch and step (and, for a run stopped inside an epoch, the batches of it already taken),
-// the early-stopping bookkeeping and the metrics so far — in one safetensors file (tensors plus
-// text metadata), written atomically. Format "tapegrad-checkpoint-2"; files of format 1, which
-// always stop at an epoch's end, still load.
+// model's parameters, the optimiser's momentum and step count, the shuffling stream's state (and
+// the augmentation stream's), the epoch and step (and, for a run stopped inside an epoch, the
+// batches of it already taken), the early-stopping bookkeeping and the metrics so far — in one
+// safetensors file (tensors plus text metadata), written atomically. Format
+// "tapegrad-checkpoint-3"; files of formats 1 (which always stop at an epoch's end) and 2 still
+// load.
 #pragma once
 
 #include <cstddef>
@@ -41,6 +42,11 @@ struct TrainingState {
   Task task = Task::classification;
   std::vector<float> target_mean, target_std;
   std::vector<double> epoch_abs_error, epoch_squared_error;
+  // The run's augmentation (Augmentation::text(); metadata "augmentation", absent for "none")
+  // and its stream's state after the batches taken (metadata "augmentation_rng"; empty without
+  // augmentation).
+  std::string augmentation = "none";
+  std::string augmentation_rng;
 };
 
 // `rng` is the shuffling stream as it stood at the start of epoch `state.epoch + 1`, before

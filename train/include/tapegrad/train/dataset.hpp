@@ -72,6 +72,8 @@ class ShuffleRng {
   std::size_t below(std::size_t n);
   // Fisher–Yates.
   void shuffle(std::vector<std::size_t>& v);
+  // Passes over `n` draws (as many as n calls of below() take).
+  void discard(unsigned long long n) { engine_.discard(n); }
   std::string state() const;
   void set_state(const std::string& state);
 
@@ -105,6 +107,8 @@ struct Batch {
   // The samples of the whole batch of which this is one share (LoaderOptions::shards);
   // size() when the loader is not sharded.
   std::size_t global_size = 0;
+  // The position of this share's first sample in the whole batch (0 when not sharded).
+  std::size_t global_offset = 0;
   std::size_t size() const { return inputs.defined() && inputs.rank() ? inputs.dim(0) : 0; }
 };
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tapegrad/layers/module.hpp"
+#include "tapegrad/train/augment.hpp"
 #include "tapegrad/train/data_parallel.hpp"
 #include "tapegrad/train/dataset.hpp"
 #include "tapegrad/train/make_optimizer.hpp"
@@ -47,8 +48,13 @@ struct TrainOptions {
   // Each group's rate follows it from the group's initial rate. A plateau schedule watches the
   // validation loss, or the training loss when there is no validation set.
   LrSchedule schedule;
-  std::uint64_t seed = 0;  // the shuffling stream
+  std::uint64_t seed = 0;  // the shuffling stream (and the augmentation's, derived from it)
   bool shuffle = true;
+  // Random flips and translations of the training batches' images (augment.hpp), drawn from a
+  // stream seeded with augmentation_seed(seed), apart from the shuffling; validation and test
+  // data are never augmented. The training metrics are those of the augmented batches. Its
+  // stream is saved in checkpoints: a resumed run draws what the uninterrupted run draws.
+  Augmentation augmentation;
   // Stop after this many epochs without a better validation loss (0: never).
   std::size_t patience = 0;
   // Stop after this many optimiser steps in all (0: no limit). A run stopped inside an epoch
@@ -80,6 +86,8 @@ struct TrainOptions {
   // that they agree (DistributedError otherwise), rank 0's initial weights are copied to all,
   // each process takes its share of every batch of batch_size (the global batch), the gradients
   // are averaged over the global batch, and the training metrics are summed over the processes.
+  // Every process draws the augmentation of the whole global batch and applies its share's
+  // draws (each sample is augmented as in one process).
   // BatchNorm normalises with each process's own share; its running statistics are rank 0's,
   // copied to every process before each evaluation. For classification each process evaluates
   // its share of the validation and test sets and the sums are reduced; regression evaluates
