@@ -1,5 +1,6 @@
 #include "tapegrad/train/adam.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -21,6 +22,38 @@ std::vector<ParamGroup<T, AdamOptions>> one_group(std::vector<Var<T>> parameters
   std::vector<ParamGroup<T, AdamOptions>> groups(1);
   groups[0] = {std::move(parameters), options};
   return groups;
+}
+
+// The update's scalars, in the parameters' type.
+template <class T>
+struct AdamCoefficients {
+  T beta1, beta2, one_minus_beta1, one_minus_beta2, decay, shrink, minus_step_size, bias2_sqrt, eps;
+};
+
+enum class Decay { none, l2, decoupled };
+
+// One parameter's update, PyTorch's single-tensor Adam element by element. The cases are
+// separate loops, each free of branches and of aliasing between its arrays, so that the compiler
+// vectorises them (one loop with the cases as branches ran scalar: AdamW's update took 70× SGD's
+// time on the CNN).
+template <class T, Decay decay_kind, bool amsgrad>
+void adam_update(std::size_t n, T* __restrict w, const T* __restrict grad, T* __restrict m,
+                 T* __restrict v, T* __restrict v_max, const AdamCoefficients<T>& c) {
+  // AdamW shrinks the weights first, in a pass of its own as PyTorch's param.mul_(1 − lr·wd):
+  // the shrunk weight is rounded before the step is added (in one loop the compiler may fuse the
+  // two into one multiply-add).
+  if constexpr (decay_kind == Decay::decoupled)
+    for (std::size_t k = 0; k < n; ++k) w[k] *= c.shrink;
+  for (std::size_t k = 0; k < n; ++k) {
+    T gk = grad[k];
+    if constexpr (decay_kind == Decay::l2) gk = gk + c.decay * w[k];
+    m[k] = m[k] * c.beta1 + c.one_minus_beta1 * gk;
+    v[k] = v[k] * c.beta2 + c.one_minus_beta2 * (gk * gk);
+    T second = v[k];
+    if constexpr (amsgrad) second = v_max[k] = std::max(v_max[k], v[k]);
+    const T denom = std::sqrt(second) / c.bias2_sqrt + c.eps;
+    w[k] = w[k] + c.minus_step_size * (m[k] / denom);
+  }
 }
 
 }  // namespace
@@ -70,19 +103,17 @@ void Adam<T>::step() {
     const T step_size = static_cast<T>(lr / bias1);
     const T bias2_sqrt = static_cast<T>(std::sqrt(bias2));
     const T eps = static_cast<T>(o.eps);
-    for (std::size_t k = 0; k < n; ++k) {
-      T gk = grad[k];
-      if (decoupled_)
-        w[k] *= shrink;
-      else if (wd != 0)
-        gk = gk + decay * w[k];
-      m[k] = m[k] * beta1 + one_minus_beta1 * gk;
-      v[k] = v[k] * beta2 + one_minus_beta2 * (gk * gk);
-      T second = v[k];
-      if (v_max) second = v_max[k] = std::max(v_max[k], v[k]);
-      const T denom = std::sqrt(second) / bias2_sqrt + eps;
-      w[k] = w[k] + (-step_size) * (m[k] / denom);
-    }
+    const AdamCoefficients<T> c{
+        beta1, beta2, one_minus_beta1, one_minus_beta2, decay, shrink, -step_size, bias2_sqrt, eps};
+    if (decoupled_)
+      o.amsgrad ? adam_update<T, Decay::decoupled, true>(n, w, grad, m, v, v_max, c)
+                : adam_update<T, Decay::decoupled, false>(n, w, grad, m, v, v_max, c);
+    else if (wd != 0)
+      o.amsgrad ? adam_update<T, Decay::l2, true>(n, w, grad, m, v, v_max, c)
+                : adam_update<T, Decay::l2, false>(n, w, grad, m, v, v_max, c);
+    else
+      o.amsgrad ? adam_update<T, Decay::none, true>(n, w, grad, m, v, v_max, c)
+                : adam_update<T, Decay::none, false>(n, w, grad, m, v, v_max, c);
   });
 }
 
