@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "conv_geometry.hpp"
+#include "parallel.hpp"
 #include "tapegrad/autodiff/blas.hpp"
 #include "tapegrad/autodiff/tape.hpp"
 
@@ -13,37 +14,48 @@ namespace tapegrad::detail {
 // The im2col matrix of the whole batch, [C_in·K, N·L_out]: sample s fills columns
 // s·L_out … (s + 1)·L_out − 1, with col[c·K + k, s·L_out + t] = x[s, c, t·s + k·d − left]
 // (0 outside the input). Then y = W · col is one gemm for the batch.
+// The copies here split the batch's samples among threads (each sample's columns are its own).
+inline double copy_flop(const ConvGeometry& g, std::size_t values_per_sample) {
+  return flop_per_value * 2.0 * static_cast<double>(g.n * values_per_sample);
+}
+
 template <class T>
 void im2col(const ConvGeometry& g, const T* x, T* col) {
   const std::size_t ld = g.n * g.l_out;
-  for (std::size_t s = 0; s < g.n; ++s)
-    for (std::size_t c = 0; c < g.c_in; ++c)
-      for (std::size_t k = 0; k < g.kernel; ++k) {
-        T* row = col + (c * g.kernel + k) * ld + s * g.l_out;
-        const T* xc = x + (s * g.c_in + c) * g.length;
-        const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
-        for (std::size_t t = 0; t < g.l_out; ++t) {
-          const long i = static_cast<long>(t * g.stride) + offset;
-          row[t] = (i >= 0 && i < static_cast<long>(g.length)) ? xc[i] : T(0);
-        }
-      }
+  parallel_for(
+      g.n, copy_flop(g, g.rows() * g.l_out), [&](std::size_t s0, std::size_t s1, std::size_t) {
+        for (std::size_t s = s0; s < s1; ++s)
+          for (std::size_t c = 0; c < g.c_in; ++c)
+            for (std::size_t k = 0; k < g.kernel; ++k) {
+              T* row = col + (c * g.kernel + k) * ld + s * g.l_out;
+              const T* xc = x + (s * g.c_in + c) * g.length;
+              const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
+              for (std::size_t t = 0; t < g.l_out; ++t) {
+                const long i = static_cast<long>(t * g.stride) + offset;
+                row[t] = (i >= 0 && i < static_cast<long>(g.length)) ? xc[i] : T(0);
+              }
+            }
+      });
 }
 
 // The adjoint of im2col: gx[s, c, t·s + k·d − left] += gcol[c·K + k, s·L_out + t].
 template <class T>
 void col2im(const ConvGeometry& g, const T* gcol, T* gx) {
   const std::size_t ld = g.n * g.l_out;
-  for (std::size_t s = 0; s < g.n; ++s)
-    for (std::size_t c = 0; c < g.c_in; ++c)
-      for (std::size_t k = 0; k < g.kernel; ++k) {
-        const T* row = gcol + (c * g.kernel + k) * ld + s * g.l_out;
-        T* gxc = gx + (s * g.c_in + c) * g.length;
-        const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
-        for (std::size_t t = 0; t < g.l_out; ++t) {
-          const long i = static_cast<long>(t * g.stride) + offset;
-          if (i >= 0 && i < static_cast<long>(g.length)) gxc[i] += row[t];
-        }
-      }
+  parallel_for(
+      g.n, copy_flop(g, g.rows() * g.l_out), [&](std::size_t s0, std::size_t s1, std::size_t) {
+        for (std::size_t s = s0; s < s1; ++s)
+          for (std::size_t c = 0; c < g.c_in; ++c)
+            for (std::size_t k = 0; k < g.kernel; ++k) {
+              const T* row = gcol + (c * g.kernel + k) * ld + s * g.l_out;
+              T* gxc = gx + (s * g.c_in + c) * g.length;
+              const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
+              for (std::size_t t = 0; t < g.l_out; ++t) {
+                const long i = static_cast<long>(t * g.stride) + offset;
+                if (i >= 0 && i < static_cast<long>(g.length)) gxc[i] += row[t];
+              }
+            }
+      });
 }
 
 // gy [N, C_out, L_out] as [C_out, N·L_out], the layout of the im2col gemm's output.
@@ -51,9 +63,13 @@ template <class T>
 Tensor<T> gemm_layout(const ConvGeometry& g, const T* gy) {
   const std::size_t cols = g.n * g.l_out;
   Tensor<T> gout(Shape{g.c_out, cols});
-  for (std::size_t s = 0; s < g.n; ++s)
-    for (std::size_t o = 0; o < g.c_out; ++o)
-      std::copy_n(gy + (s * g.c_out + o) * g.l_out, g.l_out, gout.data() + o * cols + s * g.l_out);
+  parallel_for(g.n, copy_flop(g, g.c_out * g.l_out),
+               [&](std::size_t s0, std::size_t s1, std::size_t) {
+                 for (std::size_t s = s0; s < s1; ++s)
+                   for (std::size_t o = 0; o < g.c_out; ++o)
+                     std::copy_n(gy + (s * g.c_out + o) * g.l_out, g.l_out,
+                                 gout.data() + o * cols + s * g.l_out);
+               });
   return gout;
 }
 
@@ -66,13 +82,16 @@ void forward_im2col(const ConvGeometry& g, const T* x, const T* w, const T* b, T
   Tensor<T> out(Shape{g.c_out, cols});
   blas::gemm(blas::Transpose::no, blas::Transpose::no, g.c_out, cols, g.rows(), T(1), w, col.data(),
              T(0), out.data());
-  for (std::size_t s = 0; s < g.n; ++s)
-    for (std::size_t o = 0; o < g.c_out; ++o) {
-      const T* from = out.data() + o * cols + s * g.l_out;
-      T* to = y + (s * g.c_out + o) * g.l_out;
-      const T bias = b ? b[o] : T(0);
-      for (std::size_t t = 0; t < g.l_out; ++t) to[t] = from[t] + bias;
-    }
+  parallel_for(g.n, copy_flop(g, g.c_out * g.l_out),
+               [&](std::size_t s0, std::size_t s1, std::size_t) {
+                 for (std::size_t s = s0; s < s1; ++s)
+                   for (std::size_t o = 0; o < g.c_out; ++o) {
+                     const T* from = out.data() + o * cols + s * g.l_out;
+                     T* to = y + (s * g.c_out + o) * g.l_out;
+                     const T bias = b ? b[o] : T(0);
+                     for (std::size_t t = 0; t < g.l_out; ++t) to[t] = from[t] + bias;
+                   }
+               });
 }
 
 // gW[C_out, C_in·K] = gout · colᵀ.
