@@ -54,40 +54,8 @@
 #include <string>
 #include <vector>
 
-// ---- heap allocation counting: every operator new in the process ----
-// The replacements allocate with malloc and free with free. Where GCC inlines one of them into a
-// caller that got its pointer from operator new, it warns of a mismatch that is not one.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-static std::atomic<std::size_t> g_heap_allocations{0};
-void* operator new(std::size_t n) {
-  ++g_heap_allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  ++g_heap_allocations;
-  const std::size_t align = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "alloc_counters.hpp"
+#include "mlp_flop.hpp"
 
 namespace {
 
@@ -165,18 +133,6 @@ void run(benchmark::State& state, const std::function<void()>& step, double flop
   if (flop > 0)
     state.counters["GFLOPs"] =
         benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-// tapegrad_bench's FLOP of an MLP step: the forward products, every weight gradient, and the
-// input gradient of every layer but the first.
-double mlp_flop(const std::vector<std::size_t>& sizes, std::size_t batch) {
-  double all = 0, past_first = 0;
-  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const double p = static_cast<double>(sizes[l]) * static_cast<double>(sizes[l + 1]);
-    all += p;
-    if (l > 0) past_first += p;
-  }
-  return 2.0 * static_cast<double>(batch) * (2 * all + past_first);
 }
 
 template <typename Net>

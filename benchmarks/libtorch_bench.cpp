@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "mlp_flop.hpp"
 #include "tapegrad/train/readers.hpp"
 
 namespace {
@@ -38,16 +39,6 @@ torch::nn::Sequential cnn() {
 
 torch::Tensor rand(std::vector<std::int64_t> shape) {
   return torch::rand(shape) * 2 - 1;
-}
-
-double mlp_flop(const std::vector<std::int64_t>& sizes, std::int64_t batch) {
-  double all = 0, past_first = 0;
-  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const double p = static_cast<double>(sizes[l]) * static_cast<double>(sizes[l + 1]);
-    all += p;
-    if (l > 0) past_first += p;
-  }
-  return 2.0 * static_cast<double>(batch) * (2 * all + past_first);
 }
 
 double conv_flop(double n, double c_in, double c_out, double length, double kernel) {

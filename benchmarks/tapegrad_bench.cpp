@@ -29,79 +29,8 @@
 #include "tapegrad/train/readers.hpp"
 #include "tapegrad/train/sgd.hpp"
 
-// ---- heap allocation counting: every operator new in the process ----
-// The replacements allocate with malloc and free with free. Where GCC inlines one of them into a
-// caller that got its pointer from operator new, it warns of a mismatch that is not one.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-static std::atomic<std::size_t> g_heap_allocations{0};
-
-// ---- and every C allocation (glibc: the __libc_ functions are malloc's own entry points) ----
-static std::atomic<std::size_t> g_malloc_calls{0};
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-void* malloc(std::size_t n) noexcept {
-  ++g_malloc_calls;
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t count, std::size_t n) noexcept {
-  ++g_malloc_calls;
-  return __libc_calloc(count, n);
-}
-void* realloc(void* p, std::size_t n) noexcept {
-  ++g_malloc_calls;
-  return __libc_realloc(p, n);
-}
-void* memalign(std::size_t align, std::size_t n) noexcept {
-  ++g_malloc_calls;
-  return __libc_memalign(align, n);
-}
-void* aligned_alloc(std::size_t align, std::size_t n) noexcept {
-  ++g_malloc_calls;
-  return __libc_memalign(align, n);
-}
-int posix_memalign(void** p, std::size_t align, std::size_t n) noexcept {
-  ++g_malloc_calls;
-  if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0) return EINVAL;
-  *p = __libc_memalign(align, n);
-  return *p || n == 0 ? 0 : ENOMEM;
-}
-void free(void* p) noexcept {
-  __libc_free(p);
-}
-}
-void* operator new(std::size_t n) {
-  ++g_heap_allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  ++g_heap_allocations;
-  const std::size_t align = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "alloc_counters.hpp"
+#include "mlp_flop.hpp"
 
 using namespace tapegrad;
 
@@ -193,18 +122,6 @@ void train_step(benchmark::State& state, nn::Module<float>& model, const Tensor<
         sgd.step();
       },
       flop);
-}
-
-// FLOP of an MLP step, counting what is computed: the forward products, every weight gradient,
-// and the input gradient of every layer but the first (its input is data).
-double mlp_flop(const std::vector<std::size_t>& sizes, std::size_t batch) {
-  double all = 0, past_first = 0;
-  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const double p = static_cast<double>(sizes[l]) * static_cast<double>(sizes[l + 1]);
-    all += p;
-    if (l > 0) past_first += p;
-  }
-  return 2.0 * static_cast<double>(batch) * (2 * all + past_first);
 }
 
 // FLOP of one conv1d pass at stride 1 ("same" padding): 2·N·C_out·L·C_in·K.
