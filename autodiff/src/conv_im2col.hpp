@@ -19,6 +19,22 @@ inline double copy_flop(const ConvGeometry& g, std::size_t values_per_sample) {
   return flop_per_value * 2.0 * static_cast<double>(g.n * values_per_sample);
 }
 
+// The output positions t whose input position t·stride + offset lies in [0, length): [first,
+// last), so that col2im's loop over them needs no test (25–30 % less time in col2im on
+// cnn-fashion; im2col's selecting loop stayed faster than copying the inside range).
+struct InsideRange {
+  std::size_t first, last;
+};
+inline InsideRange inside_range(const ConvGeometry& g, long offset) {
+  const long stride = static_cast<long>(g.stride), length = static_cast<long>(g.length);
+  const long l_out = static_cast<long>(g.l_out);
+  const long first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const long last =
+      length - offset <= 0 ? 0 : std::min(l_out, (length - offset + stride - 1) / stride);
+  return {static_cast<std::size_t>(std::min(first, l_out)),
+          static_cast<std::size_t>(std::max(last, std::min(first, l_out)))};
+}
+
 template <class T>
 void im2col(const ConvGeometry& g, const T* x, T* col) {
   const std::size_t ld = g.n * g.l_out;
@@ -50,10 +66,9 @@ void col2im(const ConvGeometry& g, const T* gcol, T* gx) {
               const T* row = gcol + (c * g.kernel + k) * ld + s * g.l_out;
               T* gxc = gx + (s * g.c_in + c) * g.length;
               const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
-              for (std::size_t t = 0; t < g.l_out; ++t) {
-                const long i = static_cast<long>(t * g.stride) + offset;
-                if (i >= 0 && i < static_cast<long>(g.length)) gxc[i] += row[t];
-              }
+              const InsideRange in = inside_range(g, offset);
+              for (std::size_t t = in.first; t < in.last; ++t)
+                gxc[static_cast<std::size_t>(static_cast<long>(t * g.stride) + offset)] += row[t];
             }
       });
 }
