@@ -3,7 +3,10 @@
 // - g_heap_allocations: every operator new in the process (replaced below).
 // - g_malloc_calls: every C allocation in the process, the libraries' included (glibc: malloc and
 //   its relatives forward to the __libc_ entry points).
+// - timed_counting_allocations: the benchmark loop, setting both counts per iteration.
 #pragma once
+
+#include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <cerrno>
@@ -84,3 +87,20 @@ void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+
+// Runs `step` in the benchmark loop (after the caller's warm-up) and sets the counters
+// heap_allocs and malloc_calls: each count's growth over the loop, per iteration.
+template <class Step>
+void timed_counting_allocations(benchmark::State& state, const Step& step) {
+  const std::size_t heap_before = g_heap_allocations.load(), malloc_before = g_malloc_calls.load();
+  std::size_t iterations = 0;
+  for (auto _ : state) {
+    step();
+    ++iterations;
+  }
+  const auto per_iteration = [&](std::size_t grown) {
+    return static_cast<double>(grown) / static_cast<double>(iterations);
+  };
+  state.counters["heap_allocs"] = per_iteration(g_heap_allocations.load() - heap_before);
+  state.counters["malloc_calls"] = per_iteration(g_malloc_calls.load() - malloc_before);
+}

@@ -37,7 +37,8 @@
 // threads follow OPENBLAS_NUM_THREADS (benchmarks/compare sets it with OMP_NUM_THREADS); dlib's
 // own CPU layers (bias, relu, softmax, the loss, SGD) run on the calling thread. Each benchmark
 // reports process_threads (the process's threads after warm-up, from /proc/self/status),
-// heap_allocs (operator new calls per iteration after warm-up) and, where the FLOP are known,
+// heap_allocs (operator new calls per iteration after warm-up), malloc_calls (every C allocation
+// per iteration) and, where the FLOP are known,
 // GFLOPs.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
@@ -122,14 +123,7 @@ double process_threads() {
 void run(benchmark::State& state, const std::function<void()>& step, double flop = 0) {
   for (int i = 0; i < 3; ++i) step();
   state.counters["process_threads"] = process_threads();
-  const std::size_t before = g_heap_allocations.load();
-  std::size_t iterations = 0;
-  for (auto _ : state) {
-    step();
-    ++iterations;
-  }
-  state.counters["heap_allocs"] =
-      static_cast<double>(g_heap_allocations.load() - before) / static_cast<double>(iterations);
+  timed_counting_allocations(state, step);
   if (flop > 0)
     state.counters["GFLOPs"] =
         benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);

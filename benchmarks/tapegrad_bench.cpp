@@ -53,16 +53,7 @@ double peak_rss_mb() {
 // Runs `step` in the benchmark loop after a warm-up, and reports allocations per iteration.
 void run(benchmark::State& state, const std::function<void()>& step, double flop = 0) {
   for (int i = 0; i < 3; ++i) step();
-  const std::size_t before = g_heap_allocations.load(), mallocs_before = g_malloc_calls.load();
-  std::size_t iterations = 0;
-  for (auto _ : state) {
-    step();
-    ++iterations;
-  }
-  state.counters["heap_allocs"] =
-      static_cast<double>(g_heap_allocations.load() - before) / static_cast<double>(iterations);
-  state.counters["malloc_calls"] =
-      static_cast<double>(g_malloc_calls.load() - mallocs_before) / static_cast<double>(iterations);
+  timed_counting_allocations(state, step);
   state.counters["peak_rss_mb"] = peak_rss_mb();
   if (flop > 0)
     state.counters["GFLOPs"] =

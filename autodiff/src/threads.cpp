@@ -1,6 +1,7 @@
 #include "tapegrad/autodiff/threads.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #if defined(__x86_64__) && defined(__SSE2__)
 #include <xmmintrin.h>
@@ -8,8 +9,6 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
-
-#include <atomic>
 
 #include "tapegrad/autodiff/blas.hpp"
 
