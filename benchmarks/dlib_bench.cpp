@@ -38,8 +38,7 @@
 // own CPU layers (bias, relu, softmax, the loss, SGD) run on the calling thread. Each benchmark
 // reports process_threads (the process's threads after warm-up, from /proc/self/status),
 // heap_allocs (operator new calls per iteration after warm-up), malloc_calls (every C allocation
-// per iteration) and, where the FLOP are known,
-// GFLOPs.
+// per iteration) and, where the FLOP are known, GFLOPs.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 #include <dlib/dnn.h>
