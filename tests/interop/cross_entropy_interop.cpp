@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     nn::Generator g(29);
     TensorFile f;
     auto add = [&](const std::string& name, const Tensor<double>& t) {
-      f.tensors.emplace_back(name, StoredTensor{{}, t, {}});
+      interop::add_f64(f, name, t);
     };
     Tensor<double> x({rows, classes});
     nn::uniform(x, g, -3.0, 3.0);
@@ -123,9 +123,7 @@ int main(int argc, char** argv) {
     nn::normal(gy, g, 0.0, 1.0);
     add("gy", gy);
     add("gs", Tensor<double>::scalar(0.7));
-    std::string all;
-    for (const std::string& s : lines) all += s + "\n";
-    f.metadata["settings"] = all;
+    interop::set_settings(f, lines);
     save_tensors(dir + "/inputs.safetensors", f);
     return 0;
   }

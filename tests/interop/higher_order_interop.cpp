@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     auto add = [&](const std::string& name, const Shape& shape, double sd) {
       Tensor<double> t(shape);
       nn::normal(t, g, 0.0, sd);
-      f.tensors.emplace_back(name, StoredTensor{{}, t, {}});
+      interop::add_f64(f, name, t);
     };
     add("x", {6, 4}, 1.0);
     add("w1", {5, 4}, 0.6), add("b1", {5}, 0.3), add("w2", {3, 5}, 0.6), add("b2", {3}, 0.3);

@@ -1,6 +1,8 @@
-// What the C++ halves of the interop tests share: converting tensors between scalar types and
-// reading a stored tensor of either float type.
+// What the C++ halves of the interop tests share: converting tensors between scalar types,
+// reading a stored tensor of either float type, and writing the inputs for the PyTorch half.
 #pragma once
+
+#include <string>
 
 #include "tapegrad/layers/safetensors.hpp"
 
@@ -21,6 +23,20 @@ const tapegrad::Tensor<T>& stored(const tapegrad::StoredTensor& s) {
     return s.f32;
   else
     return s.f64;
+}
+
+// Adds t to f as a float64 tensor named `name`.
+inline void add_f64(tapegrad::TensorFile& f, const std::string& name,
+                    const tapegrad::Tensor<double>& t) {
+  f.tensors.emplace_back(name, tapegrad::StoredTensor{{}, t, {}});
+}
+
+// Stores the settings, one per line, as f's metadata "settings", which the PyTorch half reads.
+template <class Lines>
+void set_settings(tapegrad::TensorFile& f, const Lines& lines) {
+  std::string text;
+  for (const auto& line : lines) text += std::string(line) + "\n";
+  f.metadata["settings"] = text;
 }
 
 }  // namespace interop

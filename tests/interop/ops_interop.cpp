@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     nn::Generator g(13);
     TensorFile f;
     auto add = [&](const std::string& name, const Tensor<double>& t) {
-      f.tensors.emplace_back(name, StoredTensor{{}, t, {}});
+      interop::add_f64(f, name, t);
     };
     const Shape shape{rows, cols};
     Tensor<double> x = uniform(g, shape, -3, 3), t = uniform(g, shape, -3, 3);
@@ -188,9 +188,7 @@ int main(int argc, char** argv) {
     nn::normal(gys, g, 0.0, 1.0);
     add("gys", gys);
     add("gss", Tensor<double>::scalar(-1.3));
-    std::string all;
-    for (const std::string& s : lines) all += s + "\n";
-    f.metadata["settings"] = all;
+    interop::set_settings(f, lines);
     save_tensors(dir + "/inputs.safetensors", f);
     return 0;
   }

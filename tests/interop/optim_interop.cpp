@@ -151,15 +151,13 @@ int main(int argc, char** argv) {
     auto add = [&](const char* name, const Shape& shape, double scale) {
       Tensor<double> t(shape);
       nn::normal(t, g, 0.0, scale);
-      f.tensors.emplace_back(name, StoredTensor{{}, t, {}});
+      interop::add_f64(f, name, t);
     };
     add("W", {out, in}, 0.5);
     add("b", {out}, 0.5);
     add("X", {steps, batch, in}, 1.0);
     add("Y", {steps, batch, out}, 1.0);
-    std::string lines;
-    for (const char* s : settings) lines += std::string(s) + "\n";
-    f.metadata["settings"] = lines;
+    interop::set_settings(f, settings);
     save_tensors(dir + "/problem.safetensors", f);
     return 0;
   }
