@@ -57,7 +57,7 @@ template <class T>
 Var<T> Var<T>::grad_var() const {
   if (node_->grad_graph) return from_node(node_->grad_graph);
   if (!node_->grad.defined()) return Var();
-  return Var(node_->grad);
+  return Var(detail::written_grad(*node_));
 }
 
 // ---- Gradients ----
@@ -85,13 +85,16 @@ GradSlot<T> Gradients<T>::slot(std::size_t i) {
     scratch_->resize(shape);  // a leaf grad() was not asked about: written, then dropped
     return {scratch_->data(), scratch_->numel(), false};
   }
-  Tensor<T>& buf = in.is_leaf && scratch_ == nullptr ? in.grad : in.pending;
+  const bool leaf_grad = in.is_leaf && scratch_ == nullptr;
+  Tensor<T>& buf = leaf_grad ? in.grad : in.pending;
   if (buf.defined()) {
     if (buf.shape() != shape)
       throw ShapeError(std::string(r_.op) + ": accumulated gradient of shape " +
                        buf.shape().to_string() + " for input " + std::to_string(i) + " of shape " +
                        shape.to_string() + " (was the value resized?)");
-    return {buf.data(), buf.numel(), true};
+    // The zeros zero_grad stands for are written over, not added to.
+    if (!(leaf_grad && in.grad_is_zero)) return {buf.data(), buf.numel(), true};
+    in.grad_is_zero = false;
   }
   buf.resize(shape);
   // A node that is also another input of this op (x * x) may be written twice: start from zero
@@ -230,7 +233,7 @@ template <class T>
 void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool retain_graph) {
   check_root(root, upstream.shape());
   if (root.is_leaf) {
-    add_into(root.grad, upstream);
+    add_into(detail::written_grad(root), upstream);
     return;
   }
   add_into(root.pending, upstream);
@@ -240,7 +243,7 @@ void Tape<T>::backward(detail::Node<T>& root, const Tensor<T>& upstream, bool re
 template <class T>
 void Tape<T>::backward(detail::Node<T>& root, Tensor<T>&& upstream, bool retain_graph) {
   check_root(root, upstream.shape());
-  Tensor<T>& seed = root.is_leaf ? root.grad : root.pending;
+  Tensor<T>& seed = root.is_leaf ? detail::written_grad(root) : root.pending;
   if (seed.defined())
     add_into(seed, upstream);
   else
@@ -281,7 +284,7 @@ void Tape<T>::walk_raw(std::size_t top, Tensor<T>* scratch, detail::ProfileColle
     if constexpr (!plain)
       if (prof) detail::profile_backward(*prof, r.op, start);
     running_op_ = nullptr;
-    if (out.retains_grad) add_into(out.grad, out.pending);
+    if (out.retains_grad) add_into(detail::written_grad(out), out.pending);
     if (plain || !out.captured) out.pending = Tensor<T>();
     if constexpr (!plain)
       if (hook) hook->done(hook->context, i);
@@ -335,7 +338,7 @@ void Tape<T>::run_graph(std::size_t top, detail::GraphPass<T>& pass) {
     running_op_ = r.op;
     r.backward(gy, grads);
     running_op_ = nullptr;
-    if (out.retains_grad) add_into(out.grad, gy.value());
+    if (out.retains_grad) add_into(detail::written_grad(out), gy.value());
   }
 }
 
@@ -360,7 +363,7 @@ void Tape<T>::backward(const std::vector<Var<T>>& roots, const std::vector<Var<T
     for (std::size_t k = 0; k < roots.size(); ++k) {
       detail::Node<T>& n = *roots[k].node();
       if (!keeps(n)) continue;
-      add_into(n.is_leaf && !capture ? n.grad : n.pending, seeds[k].value());
+      add_into(n.is_leaf && !capture ? detail::written_grad(n) : n.pending, seeds[k].value());
     }
     if (any_recorded)
       run_raw(top, options.retain_graph, capture);
@@ -406,7 +409,7 @@ void Tape<T>::backward(const std::vector<Var<T>>& roots, const std::vector<Var<T
     if (leaf->grad_graph)
       g = add(Var<T>::from_node(leaf->grad_graph), g);
     else if (leaf->grad.defined())
-      g = add(Var<T>(leaf->grad), g);
+      g = add(Var<T>(detail::written_grad(*leaf)), g);
     leaf->grad = g.value();
     leaf->grad_graph = g.node_ptr();
   }

@@ -39,6 +39,39 @@ TEST_CASE("tape: gradients accumulate across backward calls until zeroed") {
   for (double g : w.grad()) CHECK(g == 1.0);
 }
 
+// zero_grad writes no zeros: the next pass overwrites the buffer, and grad() read before then
+// fills it. Each case starts from a buffer holding a stale 2g, which must never show.
+TEST_CASE("tape: after zero_grad the next pass writes the gradient afresh, whatever writes it") {
+  Var<double> w = Var<double>::parameter(Tensor<double>({2, 2}, {1, 2, 3, 4}));
+  Var<double> x = Var<double>::parameter(Tensor<double>({2, 2}, {0.5, -1, 2, 0.25}));
+  Var<double> unused = Var<double>::parameter(Tensor<double>({3}, {1, 1, 1}));
+  auto stale = [&] {
+    for (int pass = 0; pass < 2; ++pass) (sum(matmul(x, w)) + sum(unused)).backward();
+    w.zero_grad();
+    x.zero_grad();
+    unused.zero_grad();
+  };
+  // matmul: gemm into the slot with beta 0; `unused` is not reached this time.
+  stale();
+  sum(matmul(x, w)).backward();  // dW = xᵀ·1, dx = 1·Wᵀ
+  CHECK(w.grad()[0] == doctest::Approx(2.5));
+  CHECK(w.grad()[1] == doctest::Approx(2.5));
+  CHECK(w.grad()[2] == doctest::Approx(-0.75));
+  CHECK(x.grad()[0] == doctest::Approx(3.0));
+  CHECK(x.grad()[3] == doctest::Approx(7.0));
+  for (double g : unused.grad()) CHECK(g == 0.0);  // not reached: read as zeros
+  // The same leaf twice in one op (x ⊙ x): both writes land on zeros.
+  stale();
+  sum(x * x).backward();
+  for (std::size_t k = 0; k < 4; ++k) CHECK(x.grad()[k] == doctest::Approx(2 * x.value()[k]));
+  // A leaf as the root of backward, and grad_var.
+  stale();
+  x.backward(Tensor<double>({2, 2}, {1, 2, 3, 4}));
+  for (std::size_t k = 0; k < 4; ++k) CHECK(x.grad_var().value()[k] == double(k + 1));
+  stale();
+  CHECK(w.grad_var().value()[0] == 0.0);
+}
+
 TEST_CASE("tape: retain_graph allows a second pass over the same tape") {
   Var<double> x = Var<double>::parameter(Tensor<double>::scalar(2.0));
   Var<double> y = x * x * x;  // 3x² = 12

@@ -19,7 +19,11 @@ namespace detail {
 template <class T>
 struct Node {
   Tensor<T> value;
-  Tensor<T> grad;     // accumulated gradient: leaves, and intermediates that retain_grad()
+  Tensor<T> grad;  // accumulated gradient: leaves, and intermediates that retain_grad()
+  // Set by zero_grad: grad stands for zeros its buffer does not hold yet. The next backward
+  // pass writes the buffer instead of adding to it; any other reader fills it first
+  // (written_grad). This saves a pass over every parameter's gradient each training step.
+  bool grad_is_zero = false;
   Tensor<T> pending;  // intermediates: gradient being summed during a backward pass
   // Under create_graph, the gradient being summed, as a tracked value (a node of its own).
   std::shared_ptr<Node> pending_graph;
@@ -33,6 +37,16 @@ struct Node {
   std::uint64_t epoch = 0;  // recorded nodes: the tape epoch their record belongs to
   std::size_t record = 0;   // recorded nodes: index of their record on that tape
 };
+
+// n.grad with the zeros zero_grad stands for written into it.
+template <class T>
+Tensor<T>& written_grad(Node<T>& n) {
+  if (n.grad_is_zero) {
+    n.grad.fill(T(0));
+    n.grad_is_zero = false;
+  }
+  return n.grad;
+}
 
 inline thread_local bool grad_mode_enabled = true;
 }  // namespace detail
@@ -97,17 +111,19 @@ class Var {
   void set_requires_grad(bool on);
 
   // The accumulated gradient (undefined until a backward pass reaches this value).
-  const Tensor<T>& grad() const { return node_->grad; }
+  const Tensor<T>& grad() const { return detail::written_grad(*node_); }
   // Mutable access, for optimisers and gradient clipping between backward() and a step.
-  Tensor<T>& grad() { return node_->grad; }
+  Tensor<T>& grad() { return detail::written_grad(*node_); }
   bool has_grad() const { return node_->grad.defined(); }
   // The accumulated gradient as a Var: after backward with create_graph, a tracked value that
   // can be differentiated again; otherwise a constant holding grad() (undefined if none).
   // An in-place change to grad() after such a pass (clipping, say) is not seen here.
   Var grad_var() const;
-  // Sets the accumulated gradient to zero, keeping its buffer.
+  // Sets the accumulated gradient to zero, keeping its buffer (torch's set_to_none=False). The
+  // zeros are written lazily: the next backward pass overwrites the buffer instead of adding
+  // to it, and grad() fills it with zeros if read before then.
   void zero_grad() {
-    if (node_->grad.defined()) node_->grad.fill(T(0));
+    node_->grad_is_zero = node_->grad.defined();
     node_->grad_graph.reset();
   }
   // Keep this intermediate's gradient in grad() after backward (leaves always keep theirs).
