@@ -92,10 +92,11 @@ void bias_gradient(const detail::ConvGeometry& g, const T* gy, const GradSlot<T>
 // conv1d's graph rule: gx = Dx(gy, w), gw = Dw(gy, x) (conv_grad.hpp: differentiable ops
 // whose gradients are conv1d's correlation and each other), gb = Σ_n Σ_t gy.
 template <class T>
-void graph_gradients(const detail::ConvGeometry& g, const Var<T>& gy, GraphGradients<T>& gr) {
+void graph_gradients(const detail::ConvGeometry& g, bool has_bias, const Var<T>& gy,
+                     GraphGradients<T>& gr) {
   if (gr.needed(0)) gr.add(0, detail::conv1d_input_grad(gy, gr.input(1), g));
   if (gr.needed(1)) gr.add(1, detail::conv1d_weight_grad(gy, gr.input(0), g));
-  if (gr.size() == 3 && gr.needed(2)) gr.add(2, sum(gy, {0, 2}));
+  if (has_bias && gr.needed(2)) gr.add(2, sum(gy, {0, 2}));
 }
 
 // No samples or no input channels: no products of x and w at all (the kernels' blocking would
@@ -116,7 +117,9 @@ Var<T> conv1d_without_products(const detail::ConvGeometry& g, const Var<T>& x, c
         if (gr.needed(i)) gr.accumulate(i, [](std::size_t) { return T(0); });
       if (has_bias && gr.needed(2)) bias_gradient(g, gy.data(), gr.slot(2));
     }
-    void operator()(const Var<T>& gy, GraphGradients<T>& gr) { graph_gradients(g, gy, gr); }
+    void operator()(const Var<T>& gy, GraphGradients<T>& gr) {
+      graph_gradients(g, has_bias, gy, gr);
+    }
   };
   if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), Rule{g, has_bias});
   return make_op<T>("conv1d", {x, w}, std::move(y), Rule{g, has_bias});
@@ -136,18 +139,25 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
   Tensor<T> y(Shape{g.n, g.c_out, g.l_out});
   const T* bias = has_bias ? b.value().data() : nullptr;
   if (g.n == 0 || g.c_in == 0) return conv1d_without_products(g, x, w, b, std::move(y));
-  if (detail::direct_pays<T>(stride, g.l_out, span))
+  // On the im2col path, x's im2col matrix is kept for the weight gradient when w will want
+  // one (the rule's last input, untracked): building it again took about as long as the
+  // forward's copy.
+  const bool direct = detail::direct_pays<T>(stride, g.l_out, span);
+  Tensor<T> col;
+  const bool keep_col = !direct && grad_enabled() && w.requires_grad();
+  if (direct)
     detail::forward_direct(g, x.value().data(), w.value().data(), bias, y.data());
   else
-    detail::forward_im2col(g, x.value().data(), w.value().data(), bias, y.data());
-  if (detail::direct_pays<T>(stride, g.l_out, span))
-    detail::profile_flops(2.0 * g.n * g.c_out * g.l_out * g.c_in * g.kernel);
+    detail::forward_im2col(g, x.value().data(), w.value().data(), bias, y.data(),
+                           keep_col ? &col : nullptr);
+  if (direct) detail::profile_flops(2.0 * g.n * g.c_out * g.l_out * g.c_in * g.kernel);
   // Both forms of the rule in one object (a raw lambda beside a graph lambda would not fit
   // in the record's inline storage).
   struct Rule {
     detail::ConvGeometry g;
     std::size_t span;
     bool has_bias;
+    std::size_t col_input;  // the input holding x's im2col matrix (0: none was kept)
     void operator()(const Tensor<T>& gy, Gradients<T>& gr) {
       const bool direct_w = detail::direct_pays<T>(g.stride, g.l_out, span);
       const bool direct_x = detail::direct_pays<T>(g.stride, g.length, span);
@@ -164,7 +174,8 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
           detail::weight_gradient_direct(g, gr.input(0).data(), gy.data(), slot,
                                          bias_too ? &bias_slot : nullptr);
         } else {
-          detail::weight_gradient_im2col(g, gr.input(0).data(), gout, slot);
+          detail::weight_gradient_im2col(g, gr.input(0).data(), gout, slot,
+                                         col_input ? gr.input(col_input).data() : nullptr);
         }
       }
       const bool bias_done = direct_w && gr.needed(1);  // by weight_gradient_direct
@@ -176,10 +187,17 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
           detail::input_gradient_im2col(g, gr.input(1).data(), gout, gr.slot(0));
       }
     }
-    void operator()(const Var<T>& gy, GraphGradients<T>& gr) { graph_gradients(g, gy, gr); }
+    void operator()(const Var<T>& gy, GraphGradients<T>& gr) {
+      graph_gradients(g, has_bias, gy, gr);
+    }
   };
-  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), Rule{g, span, has_bias});
-  return make_op<T>("conv1d", {x, w}, std::move(y), Rule{g, span, has_bias});
+  const std::size_t col_input = keep_col ? (has_bias ? 3 : 2) : 0;
+  const Rule rule{g, span, has_bias, col_input};
+  if (has_bias && keep_col)
+    return make_op<T>("conv1d", {x, w, b, Var<T>(std::move(col))}, std::move(y), rule);
+  if (has_bias) return make_op<T>("conv1d", {x, w, b}, std::move(y), rule);
+  if (keep_col) return make_op<T>("conv1d", {x, w, Var<T>(std::move(col))}, std::move(y), rule);
+  return make_op<T>("conv1d", {x, w}, std::move(y), rule);
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                    \

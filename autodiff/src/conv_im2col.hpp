@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 
 #include "conv_geometry.hpp"
 #include "parallel.hpp"
@@ -96,8 +97,11 @@ Tensor<T> gemm_layout(const ConvGeometry& g, const T* gy) {
   return gout;
 }
 
+// With keep_col, the im2col matrix ends there (for weight_gradient_im2col, which would
+// otherwise build it again).
 template <class T>
-void forward_im2col(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+void forward_im2col(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y,
+                    Tensor<T>* keep_col = nullptr) {
   const std::size_t cols = g.n * g.l_out;
   Tensor<T> col(Shape{g.rows(), cols});
   im2col(g, x, col.data());
@@ -115,16 +119,21 @@ void forward_im2col(const ConvGeometry& g, const T* x, const T* w, const T* b, T
                      for (std::size_t t = 0; t < g.l_out; ++t) to[t] = from[t] + bias;
                    }
                });
+  if (keep_col) *keep_col = std::move(col);
 }
 
-// gW[C_out, C_in·K] = gout · colᵀ.
+// gW[C_out, C_in·K] = gout · colᵀ, col being x's im2col matrix: `kept` when forward_im2col
+// kept it, built here when null.
 template <class T>
 void weight_gradient_im2col(const ConvGeometry& g, const T* x, const Tensor<T>& gout,
-                            const GradSlot<T>& gw) {
-  Tensor<T> col(Shape{g.rows(), g.n * g.l_out});
-  im2col(g, x, col.data());
+                            const GradSlot<T>& gw, const T* kept = nullptr) {
+  Tensor<T> col;
+  if (!kept) {
+    col.resize(Shape{g.rows(), g.n * g.l_out});
+    im2col(g, x, col.data());
+  }
   blas::gemm(blas::Transpose::no, blas::Transpose::yes, g.c_out, g.rows(), g.n * g.l_out, T(1),
-             gout.data(), col.data(), gw.beta(), gw.data());
+             gout.data(), kept ? kept : col.data(), gw.beta(), gw.data());
 }
 
 // gcol = Wᵀ · gout, scattered back by col2im.
