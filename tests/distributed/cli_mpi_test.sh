@@ -7,22 +7,8 @@ set -u
 mpirun=$1 bin=$2
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-failures=0
-check() {  # check NAME EXPECTED_STATUS PATTERN -- command...
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out status
-  out=$(timeout 60 "$@" 2>&1)
-  status=$?
-  if [[ $status -ne $want ]] || ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL $name: status $status (wanted $want), output:"
-    echo "$out" | head -30
-    failures=$((failures + 1))
-  else
-    echo "ok   $name"
-  fi
-  last_output=$out
-}
+source "$(dirname "$0")/../cli_check.sh"
+CHECK_TIMEOUT=60
 
 # Two well-separated classes in 4 features.
 awk 'BEGIN { srand(1); print "f1,f2,f3,f4,label";
@@ -73,8 +59,4 @@ check "regression on 3 ranks" 0 "R2 0\.9[89]" -- "$mpirun" -np 3 "$bin" train --
 check "bad --mpi-timeout" 2 "--mpi-timeout" -- "$bin" train --mpi-timeout 0
 check "bad --mpi-bucket-bytes" 2 "--mpi-bucket-bytes" -- "$bin" train --mpi-bucket-bytes 0
 
-if ((failures)); then
-  echo "$failures failure(s)"
-  exit 1
-fi
-echo "all passed"
+finish

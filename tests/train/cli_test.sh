@@ -5,21 +5,7 @@ set -u
 bin=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-failures=0
-check() {  # check NAME EXPECTED_STATUS PATTERN -- command...
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [[ $status -ne $want ]] || ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL $name: status $status (wanted $want), output:"
-    echo "$out" | head -20
-    failures=$((failures + 1))
-  else
-    echo "ok   $name"
-  fi
-}
+source "$(dirname "$0")/../cli_check.sh"
 one_line() {  # errors are exactly one line, never a stack trace
   local lines
   lines=$("$@" 2>&1 | wc -l)
@@ -277,8 +263,4 @@ else
   failures=$((failures + 1))
 fi
 
-if [[ $failures -gt 0 ]]; then
-  echo "$failures CLI check(s) failed"
-  exit 1
-fi
-echo "all CLI checks passed"
+finish
