@@ -56,44 +56,49 @@ struct Channels {
   }
   std::size_t per_channel() const { return batch * inner; }
 
-  // Σ f(k) over channel c's elements k, in double, in an order fixed by the shape: within each
-  // (sample, channel) run, element i goes to partial sum i mod 8, and the eight partial sums are
-  // added pairwise at the end. Eight independent chains the compiler turns into vector additions
-  // run several times faster than one chain.
+  // Σ f(k) over channel c's elements k, in double, in an order fixed by the shape: the channel
+  // is a [batch, inner] array (row n the run at (n, c)); each position i gets a partial sum over
+  // the rows in turn (positions in blocks of up to 64), and the partial sums are then added in
+  // order of i. The loop over a row's positions runs in vector lanes with no carried chain,
+  // several times faster than one chain of additions, and needs no per-run tail.
+  static constexpr std::size_t block = 64;
   template <class F>
   double sum(std::size_t c, F&& f) const {
-    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (std::size_t n = 0; n < batch; ++n) add_run(lane, at(n, c, 0), f);
-    return pairwise(lane);
+    double total = 0;
+    for (std::size_t i0 = 0; i0 < inner; i0 += block) {
+      const std::size_t width = std::min(block, inner - i0);
+      double part[block];
+      std::fill_n(part, width, 0.0);
+      for (std::size_t n = 0; n < batch; ++n) add_row(part, at(n, c, i0), width, f);
+      for (std::size_t i = 0; i < width; ++i) total += part[i];
+    }
+    return total;
   }
   // Σ f(k) and Σ g(k) over channel c's elements in one pass, each added as sum(c, ·) adds it.
   template <class F, class G>
   std::pair<double, double> sum2(std::size_t c, F&& f, G&& g) const {
-    double lane_f[8] = {0, 0, 0, 0, 0, 0, 0, 0}, lane_g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (std::size_t n = 0; n < batch; ++n) {
-      add_run(lane_f, at(n, c, 0), f);
-      add_run(lane_g, at(n, c, 0), g);
+    double total_f = 0, total_g = 0;
+    for (std::size_t i0 = 0; i0 < inner; i0 += block) {
+      const std::size_t width = std::min(block, inner - i0);
+      double part_f[block], part_g[block];
+      std::fill_n(part_f, width, 0.0);
+      std::fill_n(part_g, width, 0.0);
+      for (std::size_t n = 0; n < batch; ++n) {
+        add_row(part_f, at(n, c, i0), width, f);
+        add_row(part_g, at(n, c, i0), width, g);
+      }
+      for (std::size_t i = 0; i < width; ++i) {
+        total_f += part_f[i];
+        total_g += part_g[i];
+      }
     }
-    return {pairwise(lane_f), pairwise(lane_g)};
+    return {total_f, total_g};
   }
-  // lane[i mod 8] += f(base + i) for the run's elements i in [0, inner).
+  // part[i] += f(base + i) for i in [0, width).
   template <class F>
-  void add_run(double (&lane)[8], std::size_t base, F& f) const {
-    std::size_t i = 0;
-    for (; i + 8 <= inner; i += 8)
-      for (std::size_t l = 0; l < 8; ++l) lane[l] += f(base + i + l);
-    if (i == inner) return;
-    // The last inner mod 8 elements in one fixed-length step (a loop of varying length kept the
-    // partial sums in memory, stalling every run): lanes past the end add 0.
-    for (std::size_t l = 0; l < 8; ++l) {
-      const bool inside = i + l < inner;
-      const double v = f(base + (inside ? i + l : 0));
-      lane[l] += inside ? v : 0.0;
-    }
-  }
-  static double pairwise(const double (&lane)[8]) {
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-           ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  static void add_row(double* part, std::size_t base, std::size_t width, F& f) {
+    TAPEGRAD_VECTORIZE
+    for (std::size_t i = 0; i < width; ++i) part[i] += f(base + i);
   }
 
   // Calls f(begin, end, c_of) for runs [begin, end) of consecutive elements in memory order,
