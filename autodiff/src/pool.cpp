@@ -147,8 +147,11 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
       max_of_pairs(px + 2 * begin, py + begin, pw + begin, end - begin);
     });
   } else if (pairs) {  // an odd length: each row's last value is in no window
-    for (std::size_t r = 0; r < g.rows; ++r)
-      max_of_pairs(px + r * g.length, y.data() + r * g.l_out, where.data() + r * g.l_out, g.l_out);
+    T *py = y.data(), *pw = where.data();
+    detail::parallel_for_values(g.rows, 2 * g.length, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r)
+        max_of_pairs(px + r * g.length, py + r * g.l_out, pw + r * g.l_out, g.l_out);
+    });
   } else {
     for (std::size_t r = 0; r < g.rows; ++r) {
       const T* row = px + r * g.length;
@@ -185,15 +188,21 @@ Var<T> max_pool1d(const Var<T>& x, std::size_t kernel, std::size_t stride, std::
         });
         return;
       }
+      if (pairs) {  // an odd length: each row's pairs as above, then its last element, never taken
+        detail::parallel_for_values(g.rows, 2 * g.length, [&](std::size_t r0, std::size_t r1) {
+          for (std::size_t r = r0; r < r1; ++r) {
+            max_of_pairs_backward(gy.data() + r * g.l_out, where.data() + r * g.l_out,
+                                  slot.part(r * g.length, 2 * g.l_out));
+            slot.put(r * g.length + 2 * g.l_out, T(0));
+          }
+        });
+        return;
+      }
       T* gx = slot.zeroed();
       for (std::size_t r = 0; r < g.rows; ++r) {
         const T* gy_row = gy.data() + r * g.l_out;
         const T* where_row = where.data() + r * g.l_out;
         T* gx_row = gx + r * g.length;
-        if (pairs) {  // an odd last element, never taken: the pairs before it as above
-          max_of_pairs_backward(gy_row, where_row, GradSlot<T>(gx_row, 2 * g.l_out, true));
-          continue;
-        }
         for (std::size_t t = 0; t < g.l_out; ++t)
           gx_row[static_cast<std::size_t>(where_row[t])] += gy_row[t];
       }
