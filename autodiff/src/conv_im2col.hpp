@@ -63,22 +63,28 @@ void im2col(const ConvGeometry& g, const T* x, T* col) {
       });
 }
 
-// The adjoint of im2col: gx[s, c, t·s + k·d − left] += gcol[c·K + k, s·L_out + t].
+// The adjoint of im2col: gx[s, c, t·s + k·d − left] += gcol[c·K + k, s·L_out + t]. A fresh
+// slot's rows are zeroed one at a time just before their sums (in cache), not in a pass of
+// their own over the whole gradient.
 template <class T>
-void col2im(const ConvGeometry& g, const T* gcol, T* gx) {
+void col2im(const ConvGeometry& g, const T* gcol, const GradSlot<T>& slot) {
   const std::size_t ld = g.n * g.l_out;
+  T* gx = slot.data();
+  const bool fresh = slot.beta() == T(0);
   parallel_for(
       g.n, copy_flop(g, g.rows() * g.l_out), [&](std::size_t s0, std::size_t s1, std::size_t) {
         for (std::size_t s = s0; s < s1; ++s)
-          for (std::size_t c = 0; c < g.c_in; ++c)
+          for (std::size_t c = 0; c < g.c_in; ++c) {
+            T* gxc = gx + (s * g.c_in + c) * g.length;
+            if (fresh) std::fill(gxc, gxc + g.length, T(0));
             for (std::size_t k = 0; k < g.kernel; ++k) {
               const T* row = gcol + (c * g.kernel + k) * ld + s * g.l_out;
-              T* gxc = gx + (s * g.c_in + c) * g.length;
               const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
               const InsideRange in = inside_range(g, offset);
               for (std::size_t t = in.first; t < in.last; ++t)
                 gxc[static_cast<std::size_t>(static_cast<long>(t * g.stride) + offset)] += row[t];
             }
+          }
       });
 }
 
@@ -143,7 +149,7 @@ void input_gradient_im2col(const ConvGeometry& g, const T* w, const Tensor<T>& g
   Tensor<T> col(Shape{g.rows(), g.n * g.l_out});
   blas::gemm(blas::Transpose::yes, blas::Transpose::no, g.rows(), g.n * g.l_out, g.c_out, T(1), w,
              gout.data(), T(0), col.data());
-  col2im(g, col.data(), gx.zeroed());
+  col2im(g, col.data(), gx);
 }
 
 }  // namespace tapegrad::detail
