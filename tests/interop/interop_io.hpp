@@ -2,6 +2,8 @@
 // reading a stored tensor of either float type, and writing the inputs for the PyTorch half.
 #pragma once
 
+#include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "tapegrad/layers/safetensors.hpp"
@@ -38,5 +40,27 @@ void set_settings(tapegrad::TensorFile& f, const Lines& lines) {
   for (const auto& line : lines) text += std::string(line) + "\n";
   f.metadata["settings"] = text;
 }
+
+// The comparisons of one C++ half: how many failed and the largest differences seen, for the
+// summary line and the exit status it ends with.
+struct Tally {
+  int failures = 0;
+  double worst64 = 0, worst32 = 0;
+
+  // Records a comparison of the double results (difference d64) and the float ones (d32)
+  // against their tolerances; true when both are within them.
+  bool add(double d64, double tol64, double d32, double tol32) {
+    const bool ok = d64 <= tol64 && d32 <= tol32;
+    failures += !ok;
+    worst64 = std::max(worst64, d64);
+    worst32 = std::max(worst32, d32);
+    return ok;
+  }
+  // Prints the worst differences; the process's exit status (0: every comparison passed).
+  int finish() const {
+    std::printf("worst: double %.1e, float %.1e\n", worst64, worst32);
+    return failures == 0 ? 0 : 1;
+  }
+};
 
 }  // namespace interop

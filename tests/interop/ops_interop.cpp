@@ -194,20 +194,15 @@ int main(int argc, char** argv) {
   }
   const TensorFile inputs = load_tensors(dir + "/inputs.safetensors");
   const TensorFile torch = load_tensors(dir + "/torch_ops.safetensors");
-  int failures = 0;
-  double worst64 = 0, worst32 = 0;
+  interop::Tally tally;
   for (std::size_t i = 0; i < lines.size(); ++i)
     for (const char* set : {"f", "s"}) {
       std::string where64, where32;
       const double d64 = compare<double>(inputs, torch, lines[i], i, set, "F64", where64);
       const double d32 = compare<float>(inputs, torch, lines[i], i, set, "F32", where32);
-      const bool ok = d64 <= 1e-12 && d32 <= 1e-6;
+      const bool ok = tally.add(d64, 1e-12, d32, 1e-6);
       std::printf("%-4s %-45s %s  double %.1e (%s)  float %.1e (%s)\n", ok ? "ok" : "FAIL",
                   lines[i].c_str(), set, d64, where64.c_str(), d32, where32.c_str());
-      failures += !ok;
-      worst64 = std::max(worst64, d64);
-      worst32 = std::max(worst32, d32);
     }
-  std::printf("worst: double %.1e, float %.1e\n", worst64, worst32);
-  return failures == 0 ? 0 : 1;
+  return tally.finish();
 }
