@@ -121,7 +121,8 @@ class Var {
   Var grad_var() const;
   // Sets the accumulated gradient to zero, keeping its buffer (torch's set_to_none=False). The
   // zeros are written lazily: the next backward pass overwrites the buffer instead of adding
-  // to it, and grad() fills it with zeros if read before then.
+  // to it, and grad() fills it with zeros if read before then. Unlike torch, a reference to
+  // grad() taken before zero_grad() shows the old values until grad() is called again.
   void zero_grad() {
     node_->grad_is_zero = node_->grad.defined();
     node_->grad_graph.reset();
