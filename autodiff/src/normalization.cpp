@@ -84,8 +84,12 @@ struct Channels {
       std::fill_n(part_f, width, 0.0);
       std::fill_n(part_g, width, 0.0);
       for (std::size_t n = 0; n < batch; ++n) {
-        add_row(part_f, at(n, c, i0), width, f);
-        add_row(part_g, at(n, c, i0), width, g);
+        const std::size_t base = at(n, c, i0);
+        TAPEGRAD_VECTORIZE
+        for (std::size_t i = 0; i < width; ++i) {
+          part_f[i] += f(base + i);
+          part_g[i] += g(base + i);
+        }
       }
       for (std::size_t i = 0; i < width; ++i) {
         total_f += part_f[i];
