@@ -12,10 +12,8 @@
 
 namespace tapegrad::detail {
 
-// The im2col matrix of the whole batch, [C_in·K, N·L_out]: sample s fills columns
-// s·L_out … (s + 1)·L_out − 1, with col[c·K + k, s·L_out + t] = x[s, c, t·s + k·d − left]
-// (0 outside the input). Then y = W · col is one gemm for the batch.
-// The copies here split the batch's samples among threads (each sample's columns are its own).
+// The copies here split the batch's samples among threads (each sample's columns are its own):
+// the work of copying values_per_sample values for each sample, for parallel_for.
 inline double copy_flop(const ConvGeometry& g, std::size_t values_per_sample) {
   return flop_per_value * 2.0 * static_cast<double>(g.n * values_per_sample);
 }
@@ -36,6 +34,9 @@ inline InsideRange inside_range(const ConvGeometry& g, long offset) {
           static_cast<std::size_t>(std::max(last, std::min(first, l_out)))};
 }
 
+// The im2col matrix of the whole batch, [C_in·K, N·L_out]: sample s fills columns
+// s·L_out … (s + 1)·L_out − 1, with col[c·K + k, s·L_out + t] = x[s, c, t·s + k·d − left]
+// (0 outside the input). Then y = W · col is one gemm for the batch.
 template <class T>
 void im2col(const ConvGeometry& g, const T* x, T* col) {
   const std::size_t ld = g.n * g.l_out;
@@ -69,14 +70,11 @@ void im2col(const ConvGeometry& g, const T* x, T* col) {
 template <class T>
 void col2im(const ConvGeometry& g, const T* gcol, const GradSlot<T>& slot) {
   const std::size_t ld = g.n * g.l_out;
-  T* gx = slot.data();
-  const bool fresh = slot.beta() == T(0);
   parallel_for(
       g.n, copy_flop(g, g.rows() * g.l_out), [&](std::size_t s0, std::size_t s1, std::size_t) {
         for (std::size_t s = s0; s < s1; ++s)
           for (std::size_t c = 0; c < g.c_in; ++c) {
-            T* gxc = gx + (s * g.c_in + c) * g.length;
-            if (fresh) std::fill(gxc, gxc + g.length, T(0));
+            T* gxc = slot.part((s * g.c_in + c) * g.length, g.length).zeroed();
             for (std::size_t k = 0; k < g.kernel; ++k) {
               const T* row = gcol + (c * g.kernel + k) * ld + s * g.l_out;
               const long offset = static_cast<long>(k * g.dilation) - static_cast<long>(g.left);
