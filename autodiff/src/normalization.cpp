@@ -1,6 +1,7 @@
 #include "tapegrad/autodiff/normalization.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -56,53 +57,37 @@ struct Channels {
   }
   std::size_t per_channel() const { return batch * inner; }
 
-  // Σ f(k) over channel c's elements k, in double, in an order fixed by the shape: the channel
-  // is a [batch, inner] array (row n the run at (n, c)); each position i gets a partial sum over
-  // the rows in turn (positions in blocks of up to 64), and the partial sums are then added in
-  // order of i. The loop over a row's positions runs in vector lanes with no carried chain,
-  // several times faster than one chain of additions, and needs no per-run tail.
+  // For each f given, Σ f(k) over channel c's elements k, all in one pass, in double, in an
+  // order fixed by the shape: the channel is a [batch, inner] array (row n the run at (n, c));
+  // each position i gets a partial sum over the rows in turn (positions in blocks of up to 64),
+  // and the partial sums are then added in order of i. The loop over a row's positions runs in
+  // vector lanes with no carried chain, several times faster than one chain of additions, and
+  // needs no per-run tail.
   static constexpr std::size_t block = 64;
-  template <class F>
-  double sum(std::size_t c, F&& f) const {
-    double total = 0;
+  template <class... F>
+  std::array<double, sizeof...(F)> sums_of(std::size_t c, const F&... f) const {
+    std::array<double, sizeof...(F)> total{};
     for (std::size_t i0 = 0; i0 < inner; i0 += block) {
       const std::size_t width = std::min(block, inner - i0);
-      double part[block];
-      std::fill_n(part, width, 0.0);
-      for (std::size_t n = 0; n < batch; ++n) add_row(part, at(n, c, i0), width, f);
-      for (std::size_t i = 0; i < width; ++i) total += part[i];
+      double part[sizeof...(F)][block];
+      for (double* p : part) std::fill_n(p, width, 0.0);
+      for (std::size_t n = 0; n < batch; ++n)
+        add_row(part, at(n, c, i0), width, std::index_sequence_for<F...>(), f...);
+      for (std::size_t j = 0; j < sizeof...(F); ++j)
+        for (std::size_t i = 0; i < width; ++i) total[j] += part[j][i];
     }
     return total;
   }
-  // Σ f(k) and Σ g(k) over channel c's elements in one pass, each added as sum(c, ·) adds it.
-  template <class F, class G>
-  std::pair<double, double> sum2(std::size_t c, F&& f, G&& g) const {
-    double total_f = 0, total_g = 0;
-    for (std::size_t i0 = 0; i0 < inner; i0 += block) {
-      const std::size_t width = std::min(block, inner - i0);
-      double part_f[block], part_g[block];
-      std::fill_n(part_f, width, 0.0);
-      std::fill_n(part_g, width, 0.0);
-      for (std::size_t n = 0; n < batch; ++n) {
-        const std::size_t base = at(n, c, i0);
-        TAPEGRAD_VECTORIZE
-        for (std::size_t i = 0; i < width; ++i) {
-          part_f[i] += f(base + i);
-          part_g[i] += g(base + i);
-        }
-      }
-      for (std::size_t i = 0; i < width; ++i) {
-        total_f += part_f[i];
-        total_g += part_g[i];
-      }
-    }
-    return {total_f, total_g};
-  }
-  // part[i] += f(base + i) for i in [0, width).
   template <class F>
-  static void add_row(double* part, std::size_t base, std::size_t width, F& f) {
+  double sum(std::size_t c, const F& f) const {
+    return sums_of(c, f)[0];
+  }
+  // part[j][i] += f_j(base + i) for i in [0, width), every f_j in one loop.
+  template <std::size_t... J, class... F>
+  static void add_row(double (*part)[block], std::size_t base, std::size_t width,
+                      std::index_sequence<J...>, const F&... f) {
     TAPEGRAD_VECTORIZE
-    for (std::size_t i = 0; i < width; ++i) part[i] += f(base + i);
+    for (std::size_t i = 0; i < width; ++i) ((part[J][i] += f(base + i)), ...);
   }
 
   // Calls f(begin, end, c_of) for runs [begin, end) of consecutive elements in memory order,
@@ -214,7 +199,7 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
     if (ch.inner > 1) {  // each channel on its own, channels split among threads
       const T* gv = gy.data();
       ch.per_channel(4 * gy.numel(), [&](std::size_t c) {
-        const auto [sum_g, sum_gx] = ch.sum2(
+        const auto [sum_g, sum_gx] = ch.sums_of(
             c, [&](std::size_t k) { return static_cast<double>(gv[k]); },
             [&](std::size_t k) { return static_cast<double>(gv[k]) * xh[k]; });
         if (need_w) sw.put(c, static_cast<T>(sum_gx));
