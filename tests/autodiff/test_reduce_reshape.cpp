@@ -91,3 +91,18 @@ TEST_CASE("argmax: the first largest value, and a NaN beats every number as in P
   };
   for (const auto& [row, expected] : cases) CHECK(argmax(row.data(), row.size()) == expected);
 }
+
+TEST_CASE("tensor: a shape with more elements than an address space holds is an error") {
+  const std::size_t big = std::size_t(1) << 32;
+  // 2^64 elements wrap Shape::numel() around to 0; 2^62 floats overflow the byte count.
+  CHECK(Shape{big, big}.numel() == 0);
+  CHECK(test::error_of([&] {
+          Tensor<float>(Shape{big, big});
+        }) ==
+        "Tensor: shape [4294967296, 4294967296] has more elements than an address space holds");
+  CHECK_THROWS_AS(Tensor<double>(Shape{big, big / 4}), ShapeError);
+  Tensor<float> t(Shape{2, 3});
+  CHECK_THROWS_AS(t.resize(Shape{big, 2, big}), ShapeError);
+  CHECK(t.shape() == Shape{2, 3});  // unchanged by the failed resize
+  CHECK(Tensor<float>(Shape{big, big, 0}).numel() == 0);
+}

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <iterator>
 #include <string>
@@ -25,7 +26,9 @@ class Tensor {
   Tensor() = default;
 
   // A tensor of the given shape with unspecified contents (fill it before reading).
-  explicit Tensor(const Shape& shape) : shape_(shape), data_(shape.numel()), defined_(true) {}
+  // Throws ShapeError if the shape has more elements than an address space holds.
+  explicit Tensor(const Shape& shape)
+      : shape_(shape), data_(addressable_numel(shape)), defined_(true) {}
 
   // A tensor of the given shape holding `values` in row-major order.
   Tensor(const Shape& shape, std::initializer_list<T> values) : Tensor(shape) {
@@ -91,12 +94,23 @@ class Tensor {
 
   // Makes this tensor an uninitialised buffer of the given shape, reusing its storage.
   void resize(const Shape& shape) {
+    data_.resize(addressable_numel(shape));
     shape_ = shape;
-    data_.resize(shape.numel());
     defined_ = true;
   }
 
  private:
+  // The element count of `shape`, checked: Shape::numel wraps around past SIZE_MAX.
+  static std::size_t addressable_numel(const Shape& shape) {
+    for (std::size_t d : shape)
+      if (d == 0) return 0;
+    std::size_t n = 1;
+    for (std::size_t d : shape)
+      if (__builtin_mul_overflow(n, d, &n) || n > PTRDIFF_MAX / sizeof(T))
+        throw ShapeError("Tensor: shape " + shape.to_string() +
+                         " has more elements than an address space holds");
+    return n;
+  }
   void check_count(std::size_t n) const {
     if (n != shape_.numel())
       throw ShapeError("Tensor: " + std::to_string(n) + " values given for shape " +
