@@ -181,7 +181,8 @@ template <class T>
 std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, std::size_t length,
                                      std::size_t classes, std::size_t kernel, std::size_t pool,
                                      Generator& g, const BlockOptions& options,
-                                     Activation activation) {
+                                     Activation activation,
+                                     const std::vector<std::size_t>& hidden) {
   if (channels.size() < 2) throw std::invalid_argument("cnn1d: needs input and conv channels");
   auto model = std::make_shared<Sequential<T>>();
   for (std::size_t i = 1; i < channels.size(); ++i) {
@@ -192,25 +193,32 @@ std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, s
   }
   model->add(std::make_shared<Flatten<T>>());
   add_dropout(*model, options, g);
-  const Shape out = model->output_shape(Shape{1, channels[0], length});
-  model->add(std::make_shared<Linear<T>>(out[1], classes, true, g));
+  std::size_t features = model->output_shape(Shape{1, channels[0], length})[1];
+  for (std::size_t h : hidden) {
+    model->add(std::make_shared<Linear<T>>(features, h, true, g, default_init(activation)));
+    add_norm(*model, options, Shape{1, h});
+    model->add(make_activation<T>(activation));
+    add_dropout(*model, options, g);
+    features = h;
+  }
+  model->add(std::make_shared<Linear<T>>(features, classes, true, g));
   return model;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                    \
-  template class Linear<T>;                                                                        \
-  template class Conv1d<T>;                                                                        \
-  template class Pool1d<T, PoolKind::max>;                                                         \
-  template class Pool1d<T, PoolKind::average>;                                                     \
-  template std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>&, std::size_t,      \
-                                                std::size_t, std::size_t, std::size_t, Generator&, \
-                                                const BlockOptions&, Activation);                  \
-  template class ReLU<T>;                                                                          \
-  template class Sigmoid<T>;                                                                       \
-  template class Tanh<T>;                                                                          \
-  template class Flatten<T>;                                                                       \
-  template class Sequential<T>;                                                                    \
-  template std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>&, Activation,         \
+#define TAPEGRAD_INSTANTIATE(T)                                                            \
+  template class Linear<T>;                                                                \
+  template class Conv1d<T>;                                                                \
+  template class Pool1d<T, PoolKind::max>;                                                 \
+  template class Pool1d<T, PoolKind::average>;                                             \
+  template std::shared_ptr<Sequential<T>> cnn1d(                                           \
+      const std::vector<std::size_t>&, std::size_t, std::size_t, std::size_t, std::size_t, \
+      Generator&, const BlockOptions&, Activation, const std::vector<std::size_t>&);       \
+  template class ReLU<T>;                                                                  \
+  template class Sigmoid<T>;                                                               \
+  template class Tanh<T>;                                                                  \
+  template class Flatten<T>;                                                               \
+  template class Sequential<T>;                                                            \
+  template std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>&, Activation, \
                                               Generator&, const BlockOptions&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -339,6 +339,16 @@ TEST_CASE("builders: normalisation and dropout around each hidden activation, to
   CHECK(c->children()[1].second->name() ==
         "LayerNorm((16, 28), eps=1e-05, elementwise_affine=True)");
   CHECK(c->output_shape(Shape{2, 28, 28}) == Shape{2, 10});
+  // Hidden fully-connected layers after the flattening, each built as the MLP's blocks.
+  auto h = cnn1d<float>({28, 16}, 28, 10, 3, 2, g, {Norm::batch, 0.5}, Activation::gelu, {32, 8});
+  names.clear();
+  for (const auto& [index, layer] : h->children()) names.push_back(layer->name().substr(0, 6));
+  CHECK(names == std::vector<std::string>{"Conv1d", "BatchN", "GELU(a", "MaxPoo", "Flatte",
+                                          "Dropou", "Linear", "BatchN", "GELU(a", "Dropou",
+                                          "Linear", "BatchN", "GELU(a", "Dropou", "Linear"});
+  CHECK(h->children()[6].second->name() == "Linear(in_features=224, out_features=32, bias=True)");
+  CHECK(h->children()[14].second->name() == "Linear(in_features=8, out_features=10, bias=True)");
+  CHECK(h->output_shape(Shape{3, 28, 28}) == Shape{3, 10});
   auto plain = mlp<float>({6, 5, 3}, Activation::relu, g);
   CHECK(plain->size() == 3);  // no options: the same model as before
 }

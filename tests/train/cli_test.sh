@@ -104,6 +104,14 @@ check "cnn with options" 0 "9 +Dropout\(p=0.3, inplace=False\)" -- "$bin" summar
 check "every activation by name" 0 "GELU\(approximate='none'\)" -- "$bin" summary --model mlp:784-64-10,act=gelu
 check "the CNN with act=silu" 0 "SiLU\(\)" -- "$bin" summary --model cnn,norm=batch,act=silu
 check "the CNN's channels" 0 "Conv1d\(96, 160, kernel_size=3" -- "$bin" summary --model cnn:96-96-160,norm=batch
+check "the CNN's hidden fully-connected layers" 0 "12 +Linear\(in_features=128, out_features=10, bias=True\)" -- \
+  "$bin" summary --model cnn,norm=batch,fc=128
+check "a bad fc size" 1 "\"x\" is not a positive layer size" -- "$bin" summary --model cnn,fc=64-x
+check "a model too large to address" 1 "--model mlp:4294967296-4294967296: Tensor: shape \[4294967296, 4294967296\] has more elements than an address space holds" -- \
+  "$bin" summary --model mlp:4294967296-4294967296
+check "a model too large for memory" 1 "--model cnn,fc=100000000000: its parameters do not fit in this machine's memory" -- \
+  "$bin" summary --model cnn,fc=100000000000
+check "fc on an MLP" 1 "fc= is an option of the CNN" -- "$bin" summary --model mlp:4-3,fc=8
 check "too many conv layers" 1 "at most 4 conv layers" -- "$bin" summary --model cnn:8-8-8-8-8
 check "a bad channel count" 1 "\"0\" is not a positive layer size" -- "$bin" summary --model cnn:64-0
 check "bad activation" 1 "unknown activation \"swish\" \(valid: relu, leaky_relu, elu, gelu, silu, tanh, sigmoid\)" -- \

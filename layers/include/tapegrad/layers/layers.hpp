@@ -118,13 +118,15 @@ std::shared_ptr<Sequential<T>> mlp(const std::vector<std::size_t>& sizes, Activa
 
 // A 1-D CNN: for each entry of `channels` after the first, Conv1d(previous → c, kernel,
 // padding kernel/2) → [norm] → activation (ReLU unless given) → MaxPool1d(pool); then Flatten →
-// [Dropout] →
-// Linear(c·L' → classes). Input [N, channels[0], length]. cnn1d({28, 64, 128}, 28, 10, 3, 2) is
-// the cnn-fashion model; its names match torch.nn.Sequential's (0.weight, 3.weight, 7.weight, …).
+// [Dropout]; then for each entry h of `hidden` Linear(→ h) → [norm] → activation → [Dropout] (as
+// in mlp, default_init(activation)); then Linear(→ classes). Input [N, channels[0], length].
+// cnn1d({28, 64, 128}, 28, 10, 3, 2) is the cnn-fashion model; its names match
+// torch.nn.Sequential's (0.weight, 3.weight, 7.weight, …).
 template <class T>
 std::shared_ptr<Sequential<T>> cnn1d(const std::vector<std::size_t>& channels, std::size_t length,
                                      std::size_t classes, std::size_t kernel, std::size_t pool,
                                      Generator& g, const BlockOptions& options = {},
-                                     Activation activation = Activation::relu);
+                                     Activation activation = Activation::relu,
+                                     const std::vector<std::size_t>& hidden = {});
 
 }  // namespace tapegrad::nn

@@ -9,9 +9,12 @@
 //   act=NAME                       the hidden activation: relu (default), leaky_relu, elu,
 //                                  gelu, silu, tanh, sigmoid (also mlp:SIZES:ACT)
 //   norm=none|batch|layer          BatchNorm1d or LayerNorm before each hidden activation
-//   dropout=P                      Dropout(P) after each hidden activation (MLP), before the
-//                                  classifier (CNN)
-// e.g. mlp:784-512-256-10,act=tanh,norm=batch,dropout=0.2 or cnn,norm=batch,dropout=0.3.
+//   dropout=P                      Dropout(P) after each hidden activation (MLP); in the CNN
+//                                  after the flattening and after each fc layer's activation
+//   fc=H1-H2…                      (CNN) hidden fully-connected layers between the flattened
+//                                  convolutions and the classifier, each Linear → [norm] →
+//                                  activation → [Dropout], as in the MLP
+// e.g. mlp:784-512-256-10,act=tanh,norm=batch,dropout=0.2 or cnn,norm=batch,fc=128.
 // clang-format on
 #pragma once
 
@@ -39,7 +42,8 @@ inline constexpr const char* model_help =
     "mlp:SIZES or cnn[:CHANNELS] (the 1-D CNN for 28x28 images; default cnn:64-128), each "
     "optionally followed by "
     ",act=relu|leaky_relu|elu|gelu|silu|tanh|sigmoid, ,norm=none|batch|layer, ,dropout=P "
-    "(e.g. mlp:784-256-128-10,act=gelu,norm=batch,dropout=0.2)";
+    "and for the CNN ,fc=SIZES (hidden fully-connected layers before the classifier) "
+    "(e.g. mlp:784-256-128-10,act=gelu,norm=batch,dropout=0.2 or cnn,norm=batch,fc=128)";
 
 // Builds the model named by `text`, initialised from `seed`; throws naming the text if invalid.
 ModelSpec build_model(const std::string& text, std::uint64_t seed);
