@@ -57,37 +57,90 @@ struct Channels {
   }
   std::size_t per_channel() const { return batch * inner; }
 
-  // For each f given, Σ f(k) over channel c's elements k, all in one pass, in double, in an
-  // order fixed by the shape: the channel is a [batch, inner] array (row n the run at (n, c));
-  // each position i gets a partial sum over the rows in turn (positions in blocks of up to 64),
-  // and the partial sums are then added in order of i. The loop over a row's positions runs in
-  // vector lanes with no carried chain, several times faster than one chain of additions, and
-  // needs no per-run tail.
-  static constexpr std::size_t block = 64;
-  template <class... F>
-  std::array<double, sizeof...(F)> sums_of(std::size_t c, const F&... f) const {
-    std::array<double, sizeof...(F)> total{};
-    for (std::size_t i0 = 0; i0 < inner; i0 += block) {
-      const std::size_t width = std::min(block, inner - i0);
-      double part[sizeof...(F)][block];
-      for (double* p : part) std::fill_n(p, width, 0.0);
-      for (std::size_t n = 0; n < batch; ++n)
-        add_row(part, at(n, c, i0), width, std::index_sequence_for<F...>(), f...);
-      for (std::size_t j = 0; j < sizeof...(F); ++j)
-        for (std::size_t i = 0; i < width; ++i) total[j] += part[j][i];
-    }
-    return total;
+  // With [N, C, *] (inner other than 1) the passes run over groups of whole channels, as many as
+  // fit in `span` positions (a position: an index into one sample's values of those channels), or
+  // over one channel in blocks of `span` positions when it has more. A group's values in one sample
+  // are contiguous, so every loop runs over long rows whatever the length of a channel, and
+  // per-channel constants come from arrays of one value per position (fill_channel).
+  static constexpr std::size_t span = 2048;
+  std::size_t group_channels() const {
+    return inner == 0 ? channels : std::max<std::size_t>(1, span / inner);
   }
+  std::size_t group_span(std::size_t cs, std::size_t ce) const {
+    return std::min(span, (ce - cs) * inner);
+  }
+  // Calls f(offset, len) for each block of the group [cs, ce): its positions [offset, offset +
+  // len), sample n's values at at(n, cs, 0) + offset on.
   template <class F>
-  double sum(std::size_t c, const F& f) const {
-    return sums_of(c, f)[0];
+  void blocks(std::size_t cs, std::size_t ce, F&& f) const {
+    const std::size_t size = (ce - cs) * inner;
+    for (std::size_t offset = 0; offset < size; offset += span)
+      f(offset, std::min(span, size - offset));
   }
-  // part[j][i] += f_j(base + i) for i in [0, width), every f_j in one loop.
+  // out[p] = value at the positions p of channel c in a block of the group [cs, ce) (every
+  // block's: a group of several channels has one block, a group of one channel one value).
+  template <class U>
+  void fill_channel(std::size_t cs, std::size_t ce, std::size_t c, U value, U* out) const {
+    const std::size_t p0 = (c - cs) * inner;
+    std::fill(out + p0, out + std::min(p0 + inner, group_span(cs, ce)), value);
+  }
+  // For each f given, Σ f(k, p) over each channel c of the group [cs, ce) (k its elements, p
+  // their positions in the block), all in one pass, in double, passed as done(c, sums). The
+  // order is fixed by the shape: each position gets a partial sum over the samples in turn
+  // (a loop over the block's positions in vector lanes, no carried chain), and a channel's
+  // partial sums are then added in order of position.
+  template <class Done, class... F>
+  void group_sums(std::size_t cs, std::size_t ce, Done&& done, const F&... f) const {
+    constexpr std::size_t count = sizeof...(F);
+    std::array<double, count> total{};
+    if (inner == 0)  // channels of no elements: sums of nothing
+      for (std::size_t c = cs; c < ce; ++c) done(c, total);
+    std::size_t c = cs, i = 0;  // the channel and index of the next position
+    blocks(cs, ce, [&](std::size_t offset, std::size_t len) {
+      double part[count][span];
+      for (auto& row : part) std::fill_n(row, len, 0.0);
+      for (std::size_t n = 0; n < batch; ++n)
+        add_row(part, at(n, cs, 0) + offset, len, std::index_sequence_for<F...>(), f...);
+      for (std::size_t p = 0; p < len; ++p) {
+        for (std::size_t j = 0; j < count; ++j) total[j] += part[j][p];
+        if (++i == inner) {
+          done(c++, total);
+          total = {};
+          i = 0;
+        }
+      }
+    });
+  }
+  // part[j][p] += f_j(base + p, p) for p in [0, len), every f_j in one loop.
   template <std::size_t... J, class... F>
-  static void add_row(double (*part)[block], std::size_t base, std::size_t width,
+  static void add_row(double (*part)[span], std::size_t base, std::size_t len,
                       std::index_sequence<J...>, const F&... f) {
     TAPEGRAD_VECTORIZE
-    for (std::size_t i = 0; i < width; ++i) ((part[J][i] += f(base + i)), ...);
+    for (std::size_t p = 0; p < len; ++p) ((part[J][p] += f(base + p, p)), ...);
+  }
+  // Calls f(k, p) for the elements k of the group [cs, ce) (p: k's position in its block),
+  // sample by sample in memory order.
+  template <class F>
+  void group_each(std::size_t cs, std::size_t ce, F&& f) const {
+    for (std::size_t n = 0; n < batch; ++n)
+      blocks(cs, ce, [&](std::size_t offset, std::size_t len) {
+        const std::size_t base = at(n, cs, 0) + offset;
+        TAPEGRAD_VECTORIZE
+        for (std::size_t p = 0; p < len; ++p) f(base + p, p);
+      });
+  }
+  // Calls f(cs, ce) for every group: the channels split among tapegrad's threads for a pass
+  // that moves `values` values in all, then each thread's channels in groups. Which channels
+  // share a group does not change the order of any channel's sums (group_sums), so the results
+  // do not depend on the thread count.
+  template <class F>
+  void per_group(std::size_t values, F&& f) const {
+    const std::size_t per = group_channels();
+    detail::parallel_for(channels, detail::flop_per_value * static_cast<double>(values),
+                         [&](std::size_t begin, std::size_t end, std::size_t) {
+                           for (std::size_t cs = begin; cs < end; cs += per)
+                             f(cs, std::min(end, cs + per));
+                         });
   }
 
   // Calls f(begin, end, c_of) for runs [begin, end) of consecutive elements in memory order,
@@ -107,25 +160,6 @@ struct Channels {
       }
     }
   }
-  // With [N, C, *] (inner > 1): calls f(c) for every channel, ranges of channels split among
-  // tapegrad's threads for a pass that moves `values` values in all. Each channel's sums keep
-  // their order (sum(c)), so the results do not depend on the thread count.
-  template <class F>
-  void per_channel(std::size_t values, F&& f) const {
-    detail::parallel_for(channels, detail::flop_per_value * static_cast<double>(values),
-                         [&](std::size_t begin, std::size_t end, std::size_t) {
-                           for (std::size_t c = begin; c < end; ++c) f(c);
-                         });
-  }
-  // Calls f(k) for the elements k of channel c, sample by sample in memory order.
-  template <class F>
-  void channel_each(std::size_t c, F&& f) const {
-    for (std::size_t n = 0; n < batch; ++n) {
-      const std::size_t base = at(n, c, 0);
-      for (std::size_t k = base; k < base + inner; ++k) f(k);
-    }
-  }
-
   // Calls f(k, c) for every element k (of channel c) in memory order.
   template <class F>
   void each(F&& f) const {
@@ -134,19 +168,13 @@ struct Channels {
     });
   }
 
-  // out[c] = Σ f(k, c) over channel c's elements, in double, in an order fixed by the shape:
-  // with one value per sample and channel ([N, C]) the rows are added in turn, every channel at
-  // once (memory order); otherwise sum(c) over each channel's contiguous runs.
+  // With [N, C] (inner 1): out[c] = Σ f(k, c) over channel c's elements, in double, the rows
+  // added in turn, every channel at once (memory order).
   template <class F>
   void sums(F&& f, double* out) const {
-    if (inner == 1) {
-      std::fill(out, out + channels, 0.0);
-      for (std::size_t n = 0; n < batch; ++n)
-        for (std::size_t c = 0; c < channels; ++c) out[c] += f(n * channels + c, c);
-      return;
-    }
-    for (std::size_t c = 0; c < channels; ++c)
-      out[c] = sum(c, [&](std::size_t k) { return f(k, c); });
+    std::fill(out, out + channels, 0.0);
+    for (std::size_t n = 0; n < batch; ++n)
+      for (std::size_t c = 0; c < channels; ++c) out[c] += f(n * channels + c, c);
   }
 };
 
@@ -184,8 +212,16 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
   if (ch.inner == 1)
     ch.each([&](std::size_t k, std::size_t c) { y[k] = gamma[c] * xhat[k] + beta[c]; });
   else
-    ch.per_channel(2 * y.numel(), [&](std::size_t c) {
-      ch.channel_each(c, [&](std::size_t k) { y[k] = gamma[c] * xhat[k] + beta[c]; });
+    ch.per_group(2 * y.numel(), [&](std::size_t cs, std::size_t ce) {
+      T gamma_at[Channels::span], beta_at[Channels::span];
+      for (std::size_t c = cs; c < ce; ++c) {
+        ch.fill_channel(cs, ce, c, gamma[c], gamma_at);
+        ch.fill_channel(cs, ce, c, beta[c], beta_at);
+      }
+      T* yv = y.data();
+      const T* xh = xhat.data();
+      ch.group_each(
+          cs, ce, [&](std::size_t k, std::size_t p) { yv[k] = gamma_at[p] * xh[k] + beta_at[p]; });
     });
   auto backward = [ch, training](const Tensor<T>& gy, Gradients<T>& g) {
     const Tensor<T>& gamma = g.input(1);
@@ -196,23 +232,33 @@ Var<T> batch_norm_op(const char* op, const Channels ch, const Var<T>& x, const V
     const GradSlot<T> sx = slot_if(g, 0, need_x), sw = slot_if(g, 1, need_w),
                       sb = slot_if(g, 2, need_b);
     // Per channel: Σ gy and Σ gy x̂ in double; then, in T, the scale γ_c/σ̂_c and the two means.
-    if (ch.inner > 1) {  // each channel on its own, channels split among threads
+    if (ch.inner != 1) {  // [N, C, *]: by groups of channels, split among threads
       const T* gv = gy.data();
-      ch.per_channel(4 * gy.numel(), [&](std::size_t c) {
-        const auto [sum_g, sum_gx] = ch.sums_of(
-            c, [&](std::size_t k) { return static_cast<double>(gv[k]); },
-            [&](std::size_t k) { return static_cast<double>(gv[k]) * xh[k]; });
-        if (need_w) sw.put(c, static_cast<T>(sum_gx));
-        if (need_b) sb.put(c, static_cast<T>(sum_g));
+      ch.per_group(4 * gy.numel(), [&](std::size_t cs, std::size_t ce) {
+        T scale[Channels::span], mean_g[Channels::span], mean_gx[Channels::span];
+        ch.group_sums(
+            cs, ce,
+            [&](std::size_t c, const std::array<double, 2>& sums) {
+              const auto [sum_g, sum_gx] = sums;
+              if (need_w) sw.put(c, static_cast<T>(sum_gx));
+              if (need_b) sb.put(c, static_cast<T>(sum_g));
+              ch.fill_channel(cs, ce, c,
+                              static_cast<T>(static_cast<double>(value_or_one(gamma, c)) * inv[c]),
+                              scale);
+              ch.fill_channel(cs, ce, c, static_cast<T>(training ? sum_g / m : 0), mean_g);
+              ch.fill_channel(cs, ce, c, static_cast<T>(training ? sum_gx / m : 0), mean_gx);
+            },
+            [&](std::size_t k, std::size_t) { return static_cast<double>(gv[k]); },
+            [&](std::size_t k, std::size_t) { return static_cast<double>(gv[k]) * xh[k]; });
         if (!need_x) return;
-        const T scale = static_cast<T>(static_cast<double>(value_or_one(gamma, c)) * inv[c]);
-        const T mean_g = static_cast<T>(training ? sum_g / m : 0);
-        const T mean_gx = static_cast<T>(training ? sum_gx / m : 0);
-        for (std::size_t n = 0; n < ch.batch; ++n) {
-          const std::size_t base = ch.at(n, c, 0);
-          sx.put_range(base, base + ch.inner,
-                       [&](std::size_t k) { return scale * (gv[k] - mean_g - xh[k] * mean_gx); });
-        }
+        for (std::size_t n = 0; n < ch.batch; ++n)
+          ch.blocks(cs, ce, [&](std::size_t offset, std::size_t len) {
+            const std::size_t base = ch.at(n, cs, 0) + offset;
+            sx.put_range(base, base + len, [&](std::size_t k) {
+              const std::size_t p = k - base;
+              return scale[p] * (gv[k] - mean_g[p] - xh[k] * mean_gx[p]);
+            });
+          });
       });
       return;
     }
@@ -289,21 +335,36 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
   Tensor<T> inv = Tensor<T>::zeros(Shape{ch.channels});
   Tensor<T> mean(Shape{ch.channels}), var(Shape{ch.channels});
   if (m > 0 && ch.inner > 1) {
-    // Each channel on its own, channels split among threads: μ, then Σ (x − μ)², then 1/σ̂, all
-    // in double, then x̂.
+    // By groups of channels, split among threads: μ, then Σ (x − μ)², then 1/σ̂, all in
+    // double, then x̂.
     const T* xs = xv.data();
-    ch.per_channel(4 * xv.numel(), [&](std::size_t c) {
-      const double mu = ch.sum(c, [&](std::size_t k) { return static_cast<double>(xs[k]); }) /
-                        static_cast<double>(m);
-      const double r = ch.sum(c, [&](std::size_t k) {
-        const double d = xs[k] - mu;
-        return d * d;
+    ch.per_group(4 * xv.numel(), [&](std::size_t cs, std::size_t ce) {
+      double mu_at[Channels::span], rc_at[Channels::span];
+      ch.group_sums(
+          cs, ce,
+          [&](std::size_t c, const std::array<double, 1>& sum) {
+            const double mu = sum[0] / static_cast<double>(m);
+            mean[c] = static_cast<T>(mu);
+            ch.fill_channel(cs, ce, c, mu, mu_at);
+          },
+          [&](std::size_t k, std::size_t) { return static_cast<double>(xs[k]); });
+      ch.group_sums(
+          cs, ce,
+          [&](std::size_t c, const std::array<double, 1>& sum) {
+            const double r = sum[0];
+            var[c] = static_cast<T>(r / static_cast<double>(m - 1));
+            const double rc = 1 / std::sqrt(r / static_cast<double>(m) + eps);
+            inv[c] = static_cast<T>(rc);
+            ch.fill_channel(cs, ce, c, rc, rc_at);
+          },
+          [&](std::size_t k, std::size_t p) {
+            const double d = xs[k] - mu_at[p];
+            return d * d;
+          });
+      T* xh = xhat.data();
+      ch.group_each(cs, ce, [&](std::size_t k, std::size_t p) {
+        xh[k] = static_cast<T>((xs[k] - mu_at[p]) * rc_at[p]);
       });
-      mean[c] = static_cast<T>(mu);
-      var[c] = static_cast<T>(r / static_cast<double>(m - 1));
-      const double rc = 1 / std::sqrt(r / static_cast<double>(m) + eps);
-      inv[c] = static_cast<T>(rc);
-      ch.channel_each(c, [&](std::size_t k) { xhat[k] = static_cast<T>((xs[k] - mu) * rc); });
     });
   } else if (m > 0) {
     // Per channel: μ, then Σ (x − μ)², then 1/σ̂, all in double.

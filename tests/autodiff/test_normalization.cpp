@@ -243,6 +243,64 @@ TEST_CASE("normalisation: float agrees with double, and results do not depend on
   }
 }
 
+TEST_CASE("batch_norm: channels longer than a block, and many channels, against direct sums") {
+  // The [N, C, L] passes take groups of whole channels up to 2048 values a sample, or one
+  // channel in blocks of 2048: every way of cutting is checked against the formulas summed
+  // directly, on 1 and 3 threads.
+  std::uint64_t seed = 500;
+  for (const Shape& s : {Shape{3, 2, 5000}, Shape{2, 3, 2048}, Shape{4, 300, 7}, Shape{2, 5, 600},
+                         Shape{5, 1, 2049}}) {
+    CAPTURE(s.to_string());
+    const std::size_t batch = s[0], channels = s[1], length = s[2];
+    const Tensor<double> xv = test::random_tensor(s, seed++, -3, 3);
+    const Tensor<double> gy = test::random_tensor(s, seed++);
+    const Tensor<double> wv = test::random_tensor({channels}, seed++, 0.5, 2);
+    const auto run_on = [&](std::size_t threads) {
+      test::ThreadCount count(threads);
+      Var<double> x = Var<double>::parameter(xv), w = Var<double>::parameter(wv),
+                  b = Var<double>::parameter(Tensor<double>::zeros({channels}));
+      Tensor<double> mean, var;
+      Var<double> y = batch_norm(x, w, b, 1e-5, &mean, &var);
+      y.backward(gy);
+      return std::vector<Tensor<double>>{y.value(), mean, var, x.grad(), w.grad(), b.grad()};
+    };
+    const std::vector<Tensor<double>> one = run_on(1), three = run_on(3);
+    for (std::size_t i = 0; i < one.size(); ++i) CHECK(test::bit_identical(one[i], three[i]));
+    const double m = static_cast<double>(batch * length);
+    const auto at = [&](std::size_t n, std::size_t c, std::size_t i) {
+      return (n * channels + c) * length + i;
+    };
+    for (std::size_t c = 0; c < channels; ++c) {
+      double mu = 0, r = 0, sum_g = 0, sum_gx = 0;
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t i = 0; i < length; ++i) mu += xv[at(n, c, i)];
+      mu /= m;
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t i = 0; i < length; ++i)
+          r += (xv[at(n, c, i)] - mu) * (xv[at(n, c, i)] - mu);
+      const double inv = 1 / std::sqrt(r / m + 1e-5);
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t i = 0; i < length; ++i) {
+          sum_g += gy[at(n, c, i)];
+          sum_gx += gy[at(n, c, i)] * (xv[at(n, c, i)] - mu) * inv;
+        }
+      CHECK(one[1][c] == doctest::Approx(mu).epsilon(1e-12));
+      CHECK(one[2][c] == doctest::Approx(r / (m - 1)).epsilon(1e-12));
+      CHECK(one[4][c] == doctest::Approx(sum_gx).epsilon(1e-10));
+      CHECK(one[5][c] == doctest::Approx(sum_g).epsilon(1e-10));
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t i = 0; i < length; i += 7) {
+          const std::size_t k = at(n, c, i);
+          const double xhat = (xv[k] - mu) * inv;
+          CHECK(one[0][k] == doctest::Approx(wv[c] * xhat).epsilon(1e-12));
+          CHECK(one[3][k] == doctest::Approx(wv[c] * inv * (gy[k] - sum_g / m - xhat * sum_gx / m))
+                                 .epsilon(1e-9)
+                                 .scale(1));
+        }
+    }
+  }
+}
+
 TEST_CASE("normalisation: empty inputs give empty outputs and zero parameter gradients") {
   for (const Shape& s : {Shape{0, 3}, Shape{0, 3, 4}, Shape{2, 3, 0}}) {
     CAPTURE(s.to_string());
