@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """The PyTorch half of the parameter-file round trip (exit 77 = skipped: no PyTorch).
 
+For the cnn-fashion model ("cnn") and the README's CNN with BatchNorm and a hidden layer
+("cnn_fc"), in evaluation mode:
 1. Loads the safetensors file tapegrad wrote into the same torch.nn.Sequential with
    load_state_dict(strict=True) and checks PyTorch computes tapegrad's output.
-2. Changes the weights, writes them as safetensors, and writes PyTorch's new output, for
-   torch_interop_model read to check.
+2. Changes the parameters and buffers, writes them as safetensors, and writes PyTorch's new
+   output, for torch_interop_model read to check.
 """
 import sys
 
@@ -17,25 +19,44 @@ except ImportError:
 from safetensors_io import load, save  # beside this file
 
 
+def build(name):
+    nn = torch.nn
+    if name == "cnn":
+        return nn.Sequential(
+            nn.Conv1d(28, 64, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Flatten(), nn.Linear(128 * 7, 10))
+    return nn.Sequential(
+        nn.Conv1d(28, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU(), nn.MaxPool1d(2),
+        nn.Conv1d(64, 128, 3, padding=1), nn.BatchNorm1d(128), nn.ReLU(), nn.MaxPool1d(2),
+        nn.Flatten(), nn.Linear(128 * 7, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 10))
+
+
 def main():
     d = sys.argv[1]
-    model = torch.nn.Sequential(
-        torch.nn.Conv1d(28, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool1d(2),
-        torch.nn.Conv1d(64, 128, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool1d(2),
-        torch.nn.Flatten(), torch.nn.Linear(128 * 7, 10))
-    model.load_state_dict(load(f"{d}/tapegrad.safetensors")[0], strict=True)
     io = load(f"{d}/io.safetensors")[0]
-    with torch.no_grad():
-        diff = (model(io["x"]) - io["y"]).abs().max().item()
-    print(f"PyTorch vs tapegrad on tapegrad's weights: largest difference {diff:g}")
-    if diff > 1e-4:
-        return 1
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(0.5).add_(0.01)
-        save(f"{d}/torch.safetensors", model.state_dict())
-        save(f"{d}/torch_out.safetensors", {"y": model(io["x"])})
-    return 0
+    out = {}
+    failures = 0
+    for name in ("cnn", "cnn_fc"):
+        model = build(name)
+        model.load_state_dict(load(f"{d}/{name}_tapegrad.safetensors")[0], strict=True)
+        model.eval()
+        with torch.no_grad():
+            diff = (model(io["x"]) - io[f"y_{name}"]).abs().max().item()
+        print(f"{name}: PyTorch vs tapegrad on tapegrad's weights: largest difference {diff:g}")
+        failures += diff > 1e-4
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(0.5).add_(0.01)
+            for key, b in model.state_dict().items():
+                if key.endswith("running_mean"):
+                    b.add_(0.25)
+                elif key.endswith("running_var"):
+                    b.mul_(1.5)
+            save(f"{d}/{name}_torch.safetensors", model.state_dict())
+            out[f"y_{name}"] = model(io["x"])
+    save(f"{d}/torch_out.safetensors", out)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
