@@ -100,16 +100,22 @@ class Tensor {
   }
 
  private:
-  // The element count of `shape`, checked: Shape::numel wraps around past SIZE_MAX.
+  // The element count of `shape`, checked: Shape::numel wraps around past SIZE_MAX. The check
+  // costs a flag per dimension; the error path is out of line.
   static std::size_t addressable_numel(const Shape& shape) {
-    for (std::size_t d : shape)
-      if (d == 0) return 0;
     std::size_t n = 1;
-    for (std::size_t d : shape)
-      if (__builtin_mul_overflow(n, d, &n) || n > PTRDIFF_MAX / sizeof(T))
-        throw ShapeError("Tensor: shape " + shape.to_string() +
-                         " has more elements than an address space holds");
+    bool overflow = false;
+    for (std::size_t d : shape) overflow |= __builtin_mul_overflow(n, d, &n);
+    if (overflow || n > PTRDIFF_MAX / sizeof(T)) {
+      for (std::size_t d : shape)
+        if (d == 0) return 0;  // no elements, whatever the other dimensions
+      unaddressable(shape);
+    }
     return n;
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void unaddressable(const Shape& shape) {
+    throw ShapeError("Tensor: shape " + shape.to_string() +
+                     " has more elements than an address space holds");
   }
   void check_count(std::size_t n) const {
     if (n != shape_.numel())
