@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "parallel.hpp"
 #include "tapegrad/autodiff/binary.hpp"
 #include "tapegrad/autodiff/profiler.hpp"
 
@@ -61,12 +60,6 @@ Var<T> Var<T>::grad_var() const {
 }
 
 // ---- Gradients ----
-
-void detail::parallel_ranges(std::size_t count, std::size_t values_per_item,
-                             void (*body)(void*, std::size_t, std::size_t), void* context) {
-  parallel_for_values(count, values_per_item,
-                      [&](std::size_t begin, std::size_t end) { body(context, begin, end); });
-}
 
 template <class T>
 bool Gradients<T>::needed(std::size_t i) const {

@@ -10,6 +10,7 @@
 #include <omp.h>
 #endif
 
+#include "parallel.hpp"
 #include "tapegrad/autodiff/blas.hpp"
 
 namespace tapegrad {
@@ -28,6 +29,12 @@ void set_num_threads(std::size_t n) {
   std::size_t largest = largest_set.load(std::memory_order_relaxed);
   while (n > largest && !largest_set.compare_exchange_weak(largest, n, std::memory_order_relaxed)) {
   }
+}
+
+void detail::parallel_ranges(std::size_t count, std::size_t values_per_item,
+                             void (*body)(void*, std::size_t, std::size_t), void* context) {
+  parallel_for_values(count, values_per_item,
+                      [&](std::size_t begin, std::size_t end) { body(context, begin, end); });
 }
 
 #if defined(__x86_64__) && defined(__SSE2__)

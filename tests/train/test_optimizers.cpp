@@ -61,6 +61,60 @@ TEST_CASE_TEMPLATE("optimizers: a state saved after some steps continues bit for
   CHECK(test::bit_identical(b3.value(), b1.value()));
 }
 
+TEST_CASE_TEMPLATE(
+    "optimizers: a large parameter's update, cut into ranges among threads, is each "
+    "element's own",
+    Opt, SGD<float>, Adam<float>, AdamW<float>, RMSprop<float>, Adagrad<float>) {
+  // One parameter of 100 003 elements (its update cut into ranges, shared by 1, 2 or 3 threads)
+  // against the same values as 101 parameters of up to 997 (each updated in one range).
+  const std::size_t size = 100003, piece = 997;
+  const Tensor<float> start = test::random_tensor<float>({size}, 41);
+  const Tensor<float> scale = test::random_tensor<float>({size}, 42, 0.5, 2);
+  auto make = [](std::vector<Var<float>> p) {
+    if constexpr (std::is_same_v<Opt, SGD<float>>)
+      return Opt(p, SgdOptions{0.05, 0.9, 0.0, true, 0.01});
+    else if constexpr (std::is_same_v<Opt, RMSprop<float>>)
+      return Opt(p, RmspropOptions{0.01, 0.9, 1e-8, 0.01, 0.5, true});
+    else if constexpr (std::is_same_v<Opt, Adagrad<float>>)
+      return Opt(p, AdagradOptions{0.1, 0.01, 0.0, 0.1, 1e-10});
+    else
+      return Opt(p, AdamOptions{0.05, 0.9, 0.99, 1e-8, 0.01, true});
+  };
+  // Three steps on the bowl Σ scale·w², from `start`, with the values cut into `parts`.
+  auto descend_in = [&](std::size_t parts_of, std::size_t threads) {
+    test::ThreadCount count(threads);
+    std::vector<Var<float>> ws, scales;
+    for (std::size_t b = 0; b < size; b += parts_of) {
+      const std::size_t n = std::min(parts_of, size - b);
+      ws.push_back(Var<float>::parameter(Tensor<float>::from(
+          Shape{n}, std::vector<float>(start.begin() + b, start.begin() + b + n))));
+      scales.emplace_back(Tensor<float>::from(
+          Shape{n}, std::vector<float>(scale.begin() + b, scale.begin() + b + n)));
+    }
+    Opt opt = make(ws);
+    for (int step = 0; step < 3; ++step) {
+      opt.zero_grad();
+      Var<float> loss = sum(ws[0] * ws[0] * scales[0]);
+      for (std::size_t i = 1; i < ws.size(); ++i) loss = loss + sum(ws[i] * ws[i] * scales[i]);
+      loss.backward();
+      opt.step();
+    }
+    std::vector<float> values;
+    for (const Var<float>& w : ws) values.insert(values.end(), w.value().begin(), w.value().end());
+    return values;
+  };
+  const std::vector<float> pieces = descend_in(piece, 1);
+  CHECK(pieces != std::vector<float>(start.begin(), start.end()));
+  for (std::size_t threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    const std::vector<float> whole = descend_in(size, threads);
+    REQUIRE(whole.size() == pieces.size());
+    std::size_t differ = 0;
+    for (std::size_t k = 0; k < size; ++k) differ += whole[k] != pieces[k];
+    CHECK(differ == 0);
+  }
+}
+
 TEST_CASE("optimizers: a state that does not fit is refused, naming what is wrong") {
   Var<double> w = Var<double>::parameter(Tensor<double>({3}, {0, 0, 0}));
   Var<double> b = Var<double>::parameter(Tensor<double>({2}, {1, 1}));

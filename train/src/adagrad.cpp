@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tapegrad/autodiff/threads.hpp"
+
 namespace tapegrad {
 
 template <class T>
@@ -32,11 +34,14 @@ void Adagrad<T>::step() {
     const T* grad = p.grad().data();
     const T decay = static_cast<T>(this->weight_decay(g)), eps = static_cast<T>(o.eps);
     const T clr = static_cast<T>(this->lr(g) / (1 + static_cast<double>(t - 1) * o.lr_decay));
-    for (std::size_t k = 0, n = p.numel(); k < n; ++k) {
-      const T gk = decay != T(0) ? grad[k] + decay * w[k] : grad[k];
-      sum[k] = sum[k] + gk * gk;
-      w[k] = w[k] + (-clr) * (gk / (std::sqrt(sum[k]) + eps));
-    }
+    // Element by element: ranges of the tensor may run on tapegrad's threads.
+    parallel_ranges(p.numel(), 5, [&](std::size_t k0, std::size_t k1) {
+      for (std::size_t k = k0; k < k1; ++k) {
+        const T gk = decay != T(0) ? grad[k] + decay * w[k] : grad[k];
+        sum[k] = sum[k] + gk * gk;
+        w[k] = w[k] + (-clr) * (gk / (std::sqrt(sum[k]) + eps));
+      }
+    });
   });
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tapegrad/autodiff/threads.hpp"
+
 namespace tapegrad {
 namespace {
 
@@ -105,15 +107,23 @@ void Adam<T>::step() {
     const T eps = static_cast<T>(o.eps);
     const AdamCoefficients<T> c{
         beta1, beta2, one_minus_beta1, one_minus_beta2, decay, shrink, -step_size, bias2_sqrt, eps};
-    if (decoupled_)
-      o.amsgrad ? adam_update<T, Decay::decoupled, true>(n, w, grad, m, v, v_max, c)
-                : adam_update<T, Decay::decoupled, false>(n, w, grad, m, v, v_max, c);
-    else if (wd != 0)
-      o.amsgrad ? adam_update<T, Decay::l2, true>(n, w, grad, m, v, v_max, c)
-                : adam_update<T, Decay::l2, false>(n, w, grad, m, v, v_max, c);
-    else
-      o.amsgrad ? adam_update<T, Decay::none, true>(n, w, grad, m, v, v_max, c)
-                : adam_update<T, Decay::none, false>(n, w, grad, m, v, v_max, c);
+    // Element by element: ranges of the tensor may run on tapegrad's threads.
+    parallel_ranges(n, o.amsgrad ? 9 : 7, [&](std::size_t k0, std::size_t k1) {
+      const std::size_t len = k1 - k0;
+      T* const vm = v_max ? v_max + k0 : nullptr;
+      if (decoupled_)
+        o.amsgrad
+            ? adam_update<T, Decay::decoupled, true>(len, w + k0, grad + k0, m + k0, v + k0, vm, c)
+            : adam_update<T, Decay::decoupled, false>(len, w + k0, grad + k0, m + k0, v + k0, vm,
+                                                      c);
+      else if (wd != 0)
+        o.amsgrad ? adam_update<T, Decay::l2, true>(len, w + k0, grad + k0, m + k0, v + k0, vm, c)
+                  : adam_update<T, Decay::l2, false>(len, w + k0, grad + k0, m + k0, v + k0, vm, c);
+      else
+        o.amsgrad
+            ? adam_update<T, Decay::none, true>(len, w + k0, grad + k0, m + k0, v + k0, vm, c)
+            : adam_update<T, Decay::none, false>(len, w + k0, grad + k0, m + k0, v + k0, vm, c);
+    });
   });
 }
 

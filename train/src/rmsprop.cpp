@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tapegrad/autodiff/threads.hpp"
+
 namespace tapegrad {
 
 template <class T>
@@ -42,22 +44,26 @@ void RMSprop<T>::step() {
     const T alpha = static_cast<T>(o.alpha), one_minus_alpha = static_cast<T>(1 - o.alpha);
     const T decay = static_cast<T>(this->weight_decay(g)), eps = static_cast<T>(o.eps);
     const T mu = static_cast<T>(o.momentum), lr = static_cast<T>(this->lr(g));
-    for (std::size_t k = 0, n = p.numel(); k < n; ++k) {
-      const T gk = decay != T(0) ? grad[k] + decay * w[k] : grad[k];
-      s[k] = s[k] * alpha + one_minus_alpha * (gk * gk);
-      T avg = s[k];
-      if (a) {
-        a[k] = a[k] * alpha + one_minus_alpha * gk;
-        avg = avg - a[k] * a[k];
+    // Element by element: ranges of the tensor may run on tapegrad's threads.
+    const std::size_t values = 4 + (b ? 2 : 0) + (a ? 2 : 0);
+    parallel_ranges(p.numel(), values, [&](std::size_t k0, std::size_t k1) {
+      for (std::size_t k = k0; k < k1; ++k) {
+        const T gk = decay != T(0) ? grad[k] + decay * w[k] : grad[k];
+        s[k] = s[k] * alpha + one_minus_alpha * (gk * gk);
+        T avg = s[k];
+        if (a) {
+          a[k] = a[k] * alpha + one_minus_alpha * gk;
+          avg = avg - a[k] * a[k];
+        }
+        const T d = std::sqrt(avg) + eps;
+        if (b) {
+          b[k] = b[k] * mu + gk / d;
+          w[k] = w[k] + (-lr) * b[k];
+        } else {
+          w[k] = w[k] + (-lr) * (gk / d);
+        }
       }
-      const T d = std::sqrt(avg) + eps;
-      if (b) {
-        b[k] = b[k] * mu + gk / d;
-        w[k] = w[k] + (-lr) * b[k];
-      } else {
-        w[k] = w[k] + (-lr) * (gk / d);
-      }
-    }
+    });
   });
 }
 

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "tapegrad/autodiff/threads.hpp"
+
 namespace tapegrad {
 namespace {
 // One parameter's update, torch.optim.SGD element by element: d = g + wd·w; without momentum
@@ -61,15 +63,24 @@ void SGD<T>::step() {
     T* w = p.value().data();
     const T* grad = p.grad().data();
     const std::size_t n = p.numel();
-    if (mu == T(0)) return sgd_update(n, w, grad, lr, wd);
+    // Element by element: ranges of the tensor may run on tapegrad's threads.
+    if (mu == T(0))
+      return parallel_ranges(n, 3, [&](std::size_t k0, std::size_t k1) {
+        sgd_update(k1 - k0, w + k0, grad + k0, lr, wd);
+      });
     bool first = false;
     T* b = this->state_tensor(i, "momentum_buffer", T(0), &first).data();
-    if (first)
-      o.nesterov ? momentum_update<T, true, true>(n, w, grad, b, lr, wd, mu, keep)
-                 : momentum_update<T, true, false>(n, w, grad, b, lr, wd, mu, keep);
-    else
-      o.nesterov ? momentum_update<T, false, true>(n, w, grad, b, lr, wd, mu, keep)
-                 : momentum_update<T, false, false>(n, w, grad, b, lr, wd, mu, keep);
+    parallel_ranges(n, 5, [&](std::size_t k0, std::size_t k1) {
+      const std::size_t len = k1 - k0;
+      if (first)
+        o.nesterov
+            ? momentum_update<T, true, true>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep)
+            : momentum_update<T, true, false>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep);
+      else
+        o.nesterov
+            ? momentum_update<T, false, true>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep)
+            : momentum_update<T, false, false>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep);
+    });
   });
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "tapegrad/autodiff/detail/backward_rule.hpp"
+#include "tapegrad/autodiff/threads.hpp"
 #include "tapegrad/autodiff/var.hpp"
 
 // Before a loop whose iterations are independent and whose output does not alias its inputs:
@@ -125,13 +126,6 @@ namespace detail {
 // Below this many values a memory-bound pass is never split among threads (two parts need
 // some 31 000: parallel.hpp), so Gradients::accumulate runs it inline.
 inline constexpr std::size_t serial_values = 16384;
-
-// Runs body(context, begin, end) over [0, count), split among tapegrad's threads when count is
-// large (a pass bound by memory moving values_per_item values per item), each thread taking
-// the same part of equal-sized tensors in every pass.
-void parallel_ranges(std::size_t count, std::size_t values_per_item,
-                     void (*body)(void* context, std::size_t begin, std::size_t end),
-                     void* context);
 }  // namespace detail
 
 // What a backward rule sees of its op: the inputs' and output's values, and the gradient

@@ -40,7 +40,9 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
 
-  // One update of every parameter that has a gradient.
+  // One update of every parameter that has a gradient. The rules are elementwise: a large
+  // parameter's update is cut into ranges run on tapegrad's threads (parallel_ranges), with the
+  // same result on any thread count.
   virtual void step() = 0;
   // The optimiser's name as PyTorch spells it ("SGD", "Adam", ...).
   virtual std::string name() const = 0;
