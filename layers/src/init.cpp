@@ -33,7 +33,7 @@ std::string Generator::state() const {
 
 void Generator::set_state(const std::string& state) {
   std::istringstream s(state);
-  std::mt19937_64 engine;
+  Mt19937_64 engine;
   bool has_spare = false;
   double spare = 0;
   s >> engine >> has_spare >> spare;

@@ -1,13 +1,14 @@
 // Weight initialisation (derivations.md#init) from one seeded generator, bit-identical on every
-// machine and standard library: std::mt19937_64 (fully specified by the standard) with our own
-// uniform and normal draws (the std:: distributions differ between libraries).
+// machine and standard library: MT19937-64 (the engine std::mt19937_64 specifies; our own copy,
+// mersenne_twister.hpp) with our own uniform and normal draws (the std:: distributions differ
+// between libraries).
 #pragma once
 
 #include <cstdint>
-#include <random>
 #include <string>
 
 #include "tapegrad/autodiff/tensor.hpp"
+#include "tapegrad/layers/mersenne_twister.hpp"
 
 namespace tapegrad::nn {
 
@@ -18,6 +19,8 @@ class Generator {
   double uniform();
   // 64 random bits (the engine's next output).
   std::uint64_t bits() { return engine_(); }
+  // out[0..n) = the next n outputs, as n calls of bits() would give them, faster.
+  void fill_bits(std::uint64_t* out, std::size_t n) { engine_.fill(out, n); }
   // Standard normal, Box–Muller (the second value of each pair is kept for the next call).
   double normal();
   // The whole state as text (engine and cached normal), for checkpoints.
@@ -25,7 +28,7 @@ class Generator {
   void set_state(const std::string& state);
 
  private:
-  std::mt19937_64 engine_;
+  Mt19937_64 engine_;
   bool has_spare_ = false;
   double spare_ = 0;
 };
