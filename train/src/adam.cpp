@@ -107,22 +107,16 @@ void Adam<T>::step() {
     const T eps = static_cast<T>(o.eps);
     const AdamCoefficients<T> c{
         beta1, beta2, one_minus_beta1, one_minus_beta2, decay, shrink, -step_size, bias2_sqrt, eps};
+    using Update = void (*)(std::size_t, T*, const T*, T*, T*, T*, const AdamCoefficients<T>&);
+    const Update update =
+        decoupled_ ? (o.amsgrad ? adam_update<T, Decay::decoupled, true>
+                                : adam_update<T, Decay::decoupled, false>)
+        : wd != 0
+            ? (o.amsgrad ? adam_update<T, Decay::l2, true> : adam_update<T, Decay::l2, false>)
+            : (o.amsgrad ? adam_update<T, Decay::none, true> : adam_update<T, Decay::none, false>);
     // Element by element: ranges of the tensor may run on tapegrad's threads.
     parallel_ranges(n, o.amsgrad ? 9 : 7, [&](std::size_t k0, std::size_t k1) {
-      const std::size_t len = k1 - k0;
-      T* const vm = v_max ? v_max + k0 : nullptr;
-      if (decoupled_)
-        o.amsgrad
-            ? adam_update<T, Decay::decoupled, true>(len, w + k0, grad + k0, m + k0, v + k0, vm, c)
-            : adam_update<T, Decay::decoupled, false>(len, w + k0, grad + k0, m + k0, v + k0, vm,
-                                                      c);
-      else if (wd != 0)
-        o.amsgrad ? adam_update<T, Decay::l2, true>(len, w + k0, grad + k0, m + k0, v + k0, vm, c)
-                  : adam_update<T, Decay::l2, false>(len, w + k0, grad + k0, m + k0, v + k0, vm, c);
-      else
-        o.amsgrad
-            ? adam_update<T, Decay::none, true>(len, w + k0, grad + k0, m + k0, v + k0, vm, c)
-            : adam_update<T, Decay::none, false>(len, w + k0, grad + k0, m + k0, v + k0, vm, c);
+      update(k1 - k0, w + k0, grad + k0, m + k0, v + k0, v_max ? v_max + k0 : nullptr, c);
     });
   });
 }

@@ -70,16 +70,12 @@ void SGD<T>::step() {
       });
     bool first = false;
     T* b = this->state_tensor(i, "momentum_buffer", T(0), &first).data();
+    using Update = void (*)(std::size_t, T*, const T*, T*, T, T, T, T);
+    const Update update =
+        first ? (o.nesterov ? momentum_update<T, true, true> : momentum_update<T, true, false>)
+              : (o.nesterov ? momentum_update<T, false, true> : momentum_update<T, false, false>);
     parallel_ranges(n, 5, [&](std::size_t k0, std::size_t k1) {
-      const std::size_t len = k1 - k0;
-      if (first)
-        o.nesterov
-            ? momentum_update<T, true, true>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep)
-            : momentum_update<T, true, false>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep);
-      else
-        o.nesterov
-            ? momentum_update<T, false, true>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep)
-            : momentum_update<T, false, false>(len, w + k0, grad + k0, b + k0, lr, wd, mu, keep);
+      update(k1 - k0, w + k0, grad + k0, b + k0, lr, wd, mu, keep);
     });
   });
 }
