@@ -22,20 +22,25 @@ void descend(Opt& opt, Var<double>& w, Var<double>& b, int steps) {
     opt.step();
   }
 }
+
+// The optimiser Opt over p with its options all in play: momentum (Nesterov), weight decay,
+// centring, learning-rate decay, amsgrad.
+template <class Opt, class T>
+Opt with_every_option(std::vector<Var<T>> p) {
+  if constexpr (std::is_same_v<Opt, SGD<T>>)
+    return Opt(p, SgdOptions{0.05, 0.9, 0.0, true, 0.01});
+  else if constexpr (std::is_same_v<Opt, RMSprop<T>>)
+    return Opt(p, RmspropOptions{0.01, 0.9, 1e-8, 0.01, 0.5, true});
+  else if constexpr (std::is_same_v<Opt, Adagrad<T>>)
+    return Opt(p, AdagradOptions{0.1, 0.01, 0.0, 0.1, 1e-10});
+  else
+    return Opt(p, AdamOptions{0.05, 0.9, 0.99, 1e-8, 0.01, true});
+}
 }  // namespace
 
 TEST_CASE_TEMPLATE("optimizers: a state saved after some steps continues bit for bit", Opt,
                    SGD<double>, Adam<double>, AdamW<double>, RMSprop<double>, Adagrad<double>) {
-  auto make = [](std::vector<Var<double>> p) {
-    if constexpr (std::is_same_v<Opt, SGD<double>>)
-      return Opt(p, SgdOptions{0.05, 0.9, 0.0, true, 0.01});
-    else if constexpr (std::is_same_v<Opt, RMSprop<double>>)
-      return Opt(p, RmspropOptions{0.01, 0.9, 1e-8, 0.01, 0.5, true});
-    else if constexpr (std::is_same_v<Opt, Adagrad<double>>)
-      return Opt(p, AdagradOptions{0.1, 0.01, 0.0, 0.1, 1e-10});
-    else
-      return Opt(p, AdamOptions{0.05, 0.9, 0.99, 1e-8, 0.01, true});
-  };
+  auto make = [](std::vector<Var<double>> p) { return with_every_option<Opt>(std::move(p)); };
   auto fresh = [] {
     return std::make_pair(Var<double>::parameter(Tensor<double>({3}, {0, 0, 0})),
                           Var<double>::parameter(Tensor<double>({2}, {1, 1})));
@@ -70,16 +75,6 @@ TEST_CASE_TEMPLATE(
   const std::size_t size = 100003, piece = 997;
   const Tensor<float> start = test::random_tensor<float>({size}, 41);
   const Tensor<float> scale = test::random_tensor<float>({size}, 42, 0.5, 2);
-  auto make = [](std::vector<Var<float>> p) {
-    if constexpr (std::is_same_v<Opt, SGD<float>>)
-      return Opt(p, SgdOptions{0.05, 0.9, 0.0, true, 0.01});
-    else if constexpr (std::is_same_v<Opt, RMSprop<float>>)
-      return Opt(p, RmspropOptions{0.01, 0.9, 1e-8, 0.01, 0.5, true});
-    else if constexpr (std::is_same_v<Opt, Adagrad<float>>)
-      return Opt(p, AdagradOptions{0.1, 0.01, 0.0, 0.1, 1e-10});
-    else
-      return Opt(p, AdamOptions{0.05, 0.9, 0.99, 1e-8, 0.01, true});
-  };
   // Three steps on the bowl Σ scale·w², from `start`, with the values cut into `parts`.
   auto descend_in = [&](std::size_t parts_of, std::size_t threads) {
     test::ThreadCount count(threads);
@@ -91,7 +86,7 @@ TEST_CASE_TEMPLATE(
       scales.emplace_back(Tensor<float>::from(
           Shape{n}, std::vector<float>(scale.begin() + b, scale.begin() + b + n)));
     }
-    Opt opt = make(ws);
+    Opt opt = with_every_option<Opt>(ws);
     for (int step = 0; step < 3; ++step) {
       opt.zero_grad();
       Var<float> loss = sum(ws[0] * ws[0] * scales[0]);
