@@ -145,7 +145,7 @@ struct Channels {
 
   // Calls f(begin, end, c_of) for runs [begin, end) of consecutive elements in memory order,
   // c_of(k) giving element k's channel: one run per row of [N, C], one per (sample, channel)
-  // otherwise. Runs are long, so f's loop over a run vectorises.
+  // otherwise (as long as a channel: the training passes on [N, C, *] use groups instead).
   template <class F>
   void runs(F&& f) const {
     for (std::size_t n = 0; n < batch; ++n) {

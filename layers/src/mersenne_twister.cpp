@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "tapegrad/autodiff/tape.hpp"  // TAPEGRAD_VECTORIZE
-
 namespace tapegrad::nn {
 namespace {
 constexpr std::size_t n = Mt19937_64::state_size, m = 156;
@@ -39,9 +37,9 @@ void Mt19937_64::fill(std::uint64_t* out, std::size_t count) {
   while (count > 0) {
     if (next_ >= n) twist();
     const std::size_t take = std::min(count, n - next_);
-    const std::uint64_t* x = x_ + next_;
-    TAPEGRAD_VECTORIZE
-    for (std::size_t i = 0; i < take; ++i) out[i] = temper(x[i]);
+    const std::uint64_t* __restrict from = x_ + next_;
+    std::uint64_t* __restrict to = out;
+    for (std::size_t i = 0; i < take; ++i) to[i] = temper(from[i]);
     next_ += take;
     out += take;
     count -= take;

@@ -158,17 +158,10 @@ class Gradients {
       slot(i).put_range(0, r_.inputs[i]->value.numel(), value_at);
       return;
     }
-    struct Context {
-      GradSlot<T> slot;
-      F& value_at;
-    } context{slot(i), value_at};
-    detail::parallel_ranges(
-        context.slot.size(), 4,
-        [](void* c, std::size_t begin, std::size_t end) {
-          Context& ctx = *static_cast<Context*>(c);
-          ctx.slot.put_range(begin, end, ctx.value_at);
-        },
-        &context);
+    const GradSlot<T> into = slot(i);
+    parallel_ranges(into.size(), 4, [&](std::size_t begin, std::size_t end) {
+      into.put_range(begin, end, value_at);
+    });
   }
 
   // grad_i += g; throws a ShapeError naming the op when g's shape is not input i's shape.

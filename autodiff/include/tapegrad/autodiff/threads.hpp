@@ -38,8 +38,7 @@ bool flush_denormal();
 
 namespace detail {
 // parallel_ranges without a template: body(context, begin, end) for each range, each thread
-// taking the same part of equal-sized tensors in every pass (the gradients' accumulation uses
-// it too).
+// taking the same part of equal-sized tensors in every pass.
 void parallel_ranges(std::size_t count, std::size_t values_per_item,
                      void (*body)(void* context, std::size_t begin, std::size_t end),
                      void* context);
