@@ -17,6 +17,8 @@ class Mt19937_64 {
   static constexpr std::size_t state_size = 312;
 
   explicit Mt19937_64(std::uint64_t seed = 5489u) { this->seed(seed); }
+  // The standard's initialisation: x_0 = value, x_i = f·(x_{i−1} ⊕ (x_{i−1} ≫ 62)) + i with
+  // f = 6364136223846793005, the first output tempered from the first twist.
   void seed(std::uint64_t value);
 
   // The next output.
