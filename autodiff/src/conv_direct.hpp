@@ -239,7 +239,7 @@ void weight_gradient_direct(const ConvGeometry& g, const T* x, const T* gy, Grad
         if (gb)
           for (std::size_t o = o0; o < o1; ++o)
             bias_partial[slice * g.c_out + o] =
-                detail::sum_contiguous(gz_part + o * slice_cols, u1 - u0);
+                detail::sum_contiguous<T, 32>(gz_part + o * slice_cols, u1 - u0);
       });
   const auto add_slices = [slices](const T* parts_sum, std::size_t size, const GradSlot<T>& out) {
     out.put_range(0, size, [&](std::size_t i) {

@@ -71,15 +71,20 @@ void for_each_row(const Shape& shape, const Strides& sa, const Strides& sb, F&& 
   }
 }
 
-// Σ p[0..n) with eight independent partial sums: vectorisable, and its rounding error grows
-// with n/8 rather than n.
-template <class T>
+// Σ p[0..n) with `lanes` independent partial sums (a power of two), added pairwise at the end
+// (((acc₀ + acc₁) + (acc₂ + acc₃)) + …): vectorisable, and its rounding error grows with
+// n/lanes rather than n. Eight lanes keep every sum a tensor op does as it was; 32 keep enough
+// additions in flight to reach the adder's throughput on long rows (conv1d's bias gradient).
+template <class T, std::size_t lanes = 8>
 T sum_contiguous(const T* p, std::size_t n) {
-  T acc[8] = {};
+  static_assert(lanes >= 2 && (lanes & (lanes - 1)) == 0, "lanes: a power of two");
+  T acc[lanes] = {};
   std::size_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (std::size_t l = 0; l < 8; ++l) acc[l] += p[j + l];
-  T total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; j + lanes <= n; j += lanes)
+    for (std::size_t l = 0; l < lanes; ++l) acc[l] += p[j + l];
+  for (std::size_t width = lanes; width > 1; width /= 2)
+    for (std::size_t l = 0; l < width / 2; ++l) acc[l] = acc[2 * l] + acc[2 * l + 1];
+  T total = acc[0];
   for (; j < n; ++j) total += p[j];
   return total;
 }
