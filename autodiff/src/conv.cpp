@@ -164,8 +164,8 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
       detail::profile_flops(2.0 * g.n * g.c_out * g.l_out * g.c_in * g.kernel *
                             ((gr.needed(1) && direct_w) + (gr.needed(0) && direct_x)));
       Tensor<T> gout;  // gy in the im2col layout, made only if the im2col path needs it
-      if ((gr.needed(1) && !direct_w) || (gr.needed(0) && !direct_x))
-        gout = detail::gemm_layout(g, gy.data());
+      const bool have_gout = (gr.needed(1) && !direct_w) || (gr.needed(0) && !direct_x);
+      if (have_gout) gout = detail::gemm_layout(g, gy.data());
       if (gr.needed(1)) {
         const GradSlot<T> slot = gr.slot(1);
         if (direct_w) {
@@ -179,7 +179,14 @@ Var<T> conv1d(const Var<T>& x, const Var<T>& w, const Var<T>& b, std::size_t str
         }
       }
       const bool bias_done = direct_w && gr.needed(1);  // by weight_gradient_direct
-      if (has_bias && gr.needed(2) && !bias_done) bias_gradient(g, gy.data(), gr.slot(2));
+      if (has_bias && gr.needed(2) && !bias_done) {
+        if (have_gout)  // gb[o] = the sum of gout's row o, all samples' outputs in one row
+          gr.slot(2).put_range(0, g.c_out, [&](std::size_t o) {
+            return detail::sum_contiguous<T, 32>(gout.data() + o * g.n * g.l_out, g.n * g.l_out);
+          });
+        else
+          bias_gradient(g, gy.data(), gr.slot(2));
+      }
       if (gr.needed(0)) {
         if (direct_x)
           detail::input_gradient_direct(g, gy.data(), gr.input(1).data(), gr.slot(0));
