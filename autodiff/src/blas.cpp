@@ -170,7 +170,7 @@ void own_gemm_b_rows(const conv_kernels::Kernels<T>& kern, Transpose ta, std::si
     if (t < full) {
       for (std::size_t j0 = 0; j0 < k; j0 += k_block)
         kern.correlate(wp + j0 * m, m, b + j0 * n, n, std::min(k_block, k - j0), 1, 1, c, n, t,
-                       t + 1, accumulate || j0 > 0);
+                       t + 1, accumulate || j0 > 0, nullptr);
       return;
     }
     const std::size_t first = full * tile;
@@ -182,7 +182,7 @@ void own_gemm_b_rows(const conv_kernels::Kernels<T>& kern, Transpose ta, std::si
     }
     for (std::size_t j0 = 0; j0 < k; j0 += k_block)
       kern.correlate(wp + j0 * m, m, bt + j0 * tile, tile, std::min(k_block, k - j0), 1, 1, ct,
-                     tile, 0, 1, j0 > 0);
+                     tile, 0, 1, j0 > 0, nullptr);
     for (std::size_t i = 0; i < m; ++i)
       for (std::size_t u = 0; u < tail; ++u)
         c[i * n + first + u] =

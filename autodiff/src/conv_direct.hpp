@@ -90,18 +90,21 @@ DirectLayout direct_layout(std::size_t n, std::size_t out_length, std::size_t sp
 }
 
 // The correlation of src [N, C, len] (placed in its segments at offset left) with packed
-// weights, z[o, u] = Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c, u + k·d], threads splitting the
-// tiles of columns into contiguous parts (thread i takes the i-th part of the columns in every
-// pass of conv1d, forward and backward, so the data it writes in one pass is in its own cache in
-// the next). A thread works through its part in ranges: it packs the input columns a range reads,
-// correlates them, and hands the outputs to unpack(s, t0, t1, z, ldz) — sample s's outputs
-// t0 … t1 − 1 are z[o·ldz + t − t0] — while all of it is in its cache. Each column is one
-// thread's: the result does not depend on the thread count.
+// weights, z[o, u] = init[o] + Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c, u + k·d] (init: rows
+// values, or none), threads splitting the tiles of columns into contiguous parts (thread i takes
+// the i-th part of the columns in every pass of conv1d, forward and backward, so the data it
+// writes in one pass is in its own cache in the next). A thread works through its part in
+// ranges: it packs the input columns a range reads, correlates them, and hands the outputs to
+// unpack(s, t0, t1, z, ldz) — sample s's outputs t0 … t1 − 1 are z[o·ldz + t − t0] — while all
+// of it is in its cache. Given `out` ([N, rows, out_length]), the tiles that lie wholly inside
+// one sample's outputs are written there by the kernels instead (on conv1d-fwd, 16→32 channels
+// of 256, most of them), and only the tiles that straddle two samples go through unpack. Each
+// column is one thread's: the result does not depend on the thread count.
 template <class T, class Unpack>
 void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayout& l, const T* src,
                       std::size_t c_in, std::size_t len, long left, std::size_t out_length,
                       const T* wp, std::size_t rows, std::size_t kernel, std::size_t dilation,
-                      const Unpack& unpack) {
+                      const T* init, T* out, const Unpack& unpack) {
   const std::size_t span = dilation * (kernel - 1);
   const double flop = 2.0 * static_cast<double>(rows * c_in * kernel * l.cols);
   // Ranges small enough that a range's packed input stays in cache (L1/L2) until the kernel,
@@ -110,29 +113,54 @@ void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayou
   const std::size_t parts = detail::parallel_parts((l.tiles + range - 1) / range, flop);
   const std::size_t ranges = round_up((l.tiles + range - 1) / range, parts);
   range = (l.tiles + ranges - 1) / ranges;
-  const std::size_t range_cols = range * kernels.tile;
+  const std::size_t tile = kernels.tile;
+  const std::size_t range_cols = range * tile;
   const std::size_t range_ld = range_cols + span;
   Tensor<T> xp(Shape{parts, c_in, range_ld});
   Tensor<T> z(Shape{parts, rows, range_cols});
   detail::parallel_for_affine(
       l.tiles, range, flop, [&](std::size_t begin, std::size_t end, std::size_t thread) {
-        const std::size_t u0 = begin * kernels.tile, u1 = end * kernels.tile;
+        const std::size_t u0 = begin * tile, u1 = end * tile;
         T* x_part = xp.data() + thread * c_in * range_ld;
         T* z_part = z.data() + thread * rows * range_cols;
         pack_columns(src, l.samples, c_in, len, left, l.segment, u0, u1 + span, range_ld, x_part);
-        kernels.correlate(wp, rows, x_part, range_ld, c_in, kernel, dilation, z_part, range_cols, 0,
-                          end - begin, false);
-        for (std::size_t s = u0 / l.segment; s < l.samples && s * l.segment < u1; ++s) {
-          const std::size_t first = s * l.segment;
-          const std::size_t t0 = u0 > first ? u0 - first : 0;
-          const std::size_t t1 = std::min(out_length, u1 - first);
-          if (t0 < t1) unpack(s, t0, t1, z_part + (first + t0 - u0), range_cols);
+        // Columns [a, b) of z_part, correlated, handed to unpack sample by sample.
+        const auto through_z = [&](std::size_t a, std::size_t b) {
+          kernels.correlate(wp, rows, x_part + (a - u0), range_ld, c_in, kernel, dilation,
+                            z_part + (a - u0), range_cols, 0, (b - a) / tile, false, init);
+          for (std::size_t s = a / l.segment; s < l.samples && s * l.segment < b; ++s) {
+            const std::size_t first = s * l.segment;
+            const std::size_t t0 = a > first ? a - first : 0;
+            const std::size_t t1 = std::min(out_length, b - first);
+            if (t0 < t1) unpack(s, t0, t1, z_part + (first + t0 - u0), range_cols);
+          }
+        };
+        if (!out) {
+          through_z(u0, u1);
+          return;
+        }
+        for (std::size_t t = begin; t < end;) {
+          const std::size_t u = t * tile, s = u / l.segment, first = s * l.segment;
+          // Up to inside_end, the tiles end within sample s's outputs [first, first + L_out).
+          const std::size_t inside_end =
+              s < l.samples ? std::min(end, (first + out_length) / tile) : t;
+          if (inside_end > t) {
+            kernels.correlate(wp, rows, x_part + (u - u0), range_ld, c_in, kernel, dilation,
+                              out + s * rows * out_length + (u - first), out_length, 0,
+                              inside_end - t, false, init);
+            t = inside_end;
+          } else {
+            through_z(u, u + tile);
+            ++t;
+          }
         }
       });
 }
 
 // y[s, o, t] = b[o] + Σ_c Σ_k w[o, c, k] · x[s, c, t + k·d − left]: with the input packed in
-// segments of L_out + d(K − 1), y[s, o, t] = b[o] + z[o, s·segment + t].
+// segments of L_out + d(K − 1), y[s, o, t] = z[o, s·segment + t], the kernels' sums starting
+// from b[o]. Where C_out is a whole number of the kernels' row blocks, most tiles go straight
+// into y.
 template <class T>
 void forward_direct(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
   const auto& kernels = conv_kernels::conv_kernels<T>();
@@ -145,15 +173,14 @@ void forward_direct(const ConvGeometry& g, const T* x, const T* w, const T* b, T
     for (std::size_t o = 0; o < g.c_out; ++o) row[o] = w[o * g.rows() + j];
     std::fill(row + g.c_out, row + rows, T(0));
   }
+  Tensor<T> bias(Shape{b ? rows : 0});  // b, then zeros to a whole row block
+  if (b) std::copy(b, b + g.c_out, bias.data());
   correlate_direct(kernels, l, x, g.c_in, g.length, static_cast<long>(g.left), g.l_out, wp.data(),
-                   rows, g.kernel, g.dilation,
+                   rows, g.kernel, g.dilation, b ? bias.data() : nullptr,
+                   rows == g.c_out ? y : nullptr,
                    [&](std::size_t s, std::size_t t0, std::size_t t1, const T* z, std::size_t ldz) {
-                     for (std::size_t o = 0; o < g.c_out; ++o) {
-                       const T* from = z + o * ldz;
-                       T* to = y + (s * g.c_out + o) * g.l_out + t0;
-                       const T bias = b ? b[o] : T(0);
-                       for (std::size_t t = 0; t < t1 - t0; ++t) to[t] = from[t] + bias;
-                     }
+                     for (std::size_t o = 0; o < g.c_out; ++o)
+                       copy_short(z + o * ldz, t1 - t0, y + (s * g.c_out + o) * g.l_out + t0);
                    });
 }
 
@@ -175,9 +202,9 @@ void input_gradient_direct(const ConvGeometry& g, const T* gy, const T* w, const
         row[c] = w[(o * g.c_in + c) * g.kernel + g.kernel - 1 - k];
       std::fill(row + g.c_in, row + rows, T(0));
     }
-  correlate_direct(
+  correlate_direct<T>(
       kernels, l, gy, g.c_out, g.l_out, static_cast<long>(span) - static_cast<long>(g.left),
-      g.length, wp.data(), rows, g.kernel, g.dilation,
+      g.length, wp.data(), rows, g.kernel, g.dilation, nullptr, nullptr,
       [&](std::size_t s, std::size_t i0, std::size_t i1, const T* z, std::size_t ldz) {
         for (std::size_t c = 0; c < g.c_in; ++c) {
           const T* from = z + c * ldz;

@@ -23,11 +23,11 @@ template <class T>
 struct Kernels {
   // z[o, u] (+)= Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c·ldx + u + k·d]
   // for o < rows and u in tiles [tile_begin, tile_end) of `tile` columns: added to z when
-  // accumulate, else written. rows is a multiple of `rows_block`; xp must be readable up to
-  // c·ldx + tile_end·tile + (K − 1)·d.
+  // accumulate, else written, plus init[o] when init is given (rows values). rows is a multiple
+  // of `rows_block`; xp must be readable up to c·ldx + tile_end·tile + (K − 1)·d.
   void (*correlate)(const T* wp, std::size_t rows, const T* xp, std::size_t ldx, std::size_t c_in,
                     std::size_t kernel, std::size_t dilation, T* z, std::size_t ldz,
-                    std::size_t tile_begin, std::size_t tile_end, bool accumulate);
+                    std::size_t tile_begin, std::size_t tile_end, bool accumulate, const T* init);
   // gw[o·ldg + c·K + k] (+)= Σ_{u < cols} gz[o·ldz + u] · xp[c·ldx + u + k·d]
   // for o < c_out in blocks [block_begin, block_end) of `grad_rows_block` rows: added to gw when
   // accumulate, else written. cols is a multiple of `vector`.

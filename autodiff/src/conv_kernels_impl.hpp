@@ -39,18 +39,23 @@ __attribute__((always_inline)) inline void store(T* p, typename simd<T, W>::type
 }
 
 // One register block of the correlation: R output rows × V vectors of W columns, accumulated
-// over every (c, k): z[o + r, u + j] = Σ_c Σ_k wp[(c·K + k)·rows + o + r] · xp[c, u + j + k·d].
+// over every (c, k): z[o + r, u + j] = Σ_c Σ_k wp[(c·K + k)·rows + o + r] · xp[c, u + j + k·d],
+// starting from z itself (accumulate), from init[r] (given), or from 0.
 // Per (c, k): V vector loads of the input row, R broadcast weights, R·V fused multiply-adds.
 template <class T, int W, int R, int V>
 __attribute__((always_inline)) inline void correlate_block(const T* wp, std::size_t rows,
                                                            const T* xp, std::size_t ldx,
                                                            std::size_t c_in, std::size_t kernel,
                                                            std::size_t dilation, T* z,
-                                                           std::size_t ldz, bool accumulate) {
+                                                           std::size_t ldz, bool accumulate,
+                                                           const T* init) {
   using vec = typename simd<T, W>::type;
   vec acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < V; ++j) acc[r][j] = accumulate ? load<T, W>(z + r * ldz + j * W) : vec{};
+    for (int j = 0; j < V; ++j)
+      acc[r][j] = accumulate ? load<T, W>(z + r * ldz + j * W)
+                  : init     ? splat<T, W>(init[r])
+                             : vec{};
   for (std::size_t c = 0; c < c_in; ++c) {
     const T* row = xp + c * ldx;
     for (std::size_t k = 0; k < kernel; ++k) {
@@ -71,12 +76,13 @@ __attribute__((always_inline)) inline void correlate_block(const T* wp, std::siz
 template <class T, int W, int R, int V>
 void correlate(const T* wp, std::size_t rows, const T* xp, std::size_t ldx, std::size_t c_in,
                std::size_t kernel, std::size_t dilation, T* z, std::size_t ldz,
-               std::size_t tile_begin, std::size_t tile_end, bool accumulate) {
+               std::size_t tile_begin, std::size_t tile_end, bool accumulate, const T* init) {
   constexpr std::size_t tile = std::size_t(W) * V;
   for (std::size_t t = tile_begin; t < tile_end; ++t)
     for (std::size_t o = 0; o < rows; o += R)
       correlate_block<T, W, R, V>(wp + o, rows, xp + t * tile, ldx, c_in, kernel, dilation,
-                                  z + o * ldz + t * tile, ldz, accumulate);
+                                  z + o * ldz + t * tile, ldz, accumulate,
+                                  init ? init + o : nullptr);
 }
 
 // The sums of the lanes of W vectors at once, each added pairwise in a fixed order (the upper

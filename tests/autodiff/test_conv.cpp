@@ -191,11 +191,13 @@ TEST_CASE_TEMPLATE(
   // then starts inside the sample), K = L (the im2col path: most columns would be wasted). The
   // first two cases are large enough (> 4 MFLOP per pass) to be split between two threads: the
   // first has several slices of columns in the weight gradient, the second one slice whose
-  // rows two threads share.
-  const Case cases[] = {{8, 16, 21, 400, 5, 1, 2},   {2, 32, 70, 200, 3, 1, 1},
-                        {9, 3, 6, 37, 4, 2, "same"}, {2, 17, 5, 90, 3, 3, "full"},
-                        {4, 6, 9, 41, 3, 1, 5},      {3, 8, 10, 23, 23, 1, 0},
-                        {1, 1, 1, 1, 1, 1, 0}};
+  // rows two threads share. The last two have output channels in whole register blocks and
+  // samples of several tiles: the forward pass writes the tiles inside a sample straight into
+  // the output and the others through its buffer (the first of them split between threads).
+  const Case cases[] = {
+      {8, 16, 21, 400, 5, 1, 2},    {2, 32, 70, 200, 3, 1, 1}, {9, 3, 6, 37, 4, 2, "same"},
+      {2, 17, 5, 90, 3, 3, "full"}, {4, 6, 9, 41, 3, 1, 5},    {3, 8, 10, 23, 23, 1, 0},
+      {1, 1, 1, 1, 1, 1, 0},        {4, 16, 32, 260, 5, 1, 2}, {3, 5, 8, 150, 3, 2, 1}};
   std::uint64_t seed = 900;
   for (const Case& c : cases) {
     CAPTURE(c.length);
