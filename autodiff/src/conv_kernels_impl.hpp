@@ -89,14 +89,15 @@ void correlate(const T* wp, std::size_t rows, const T* xp, std::size_t ldx, std:
 // half of its lanes added to the lower half until one lane is left: results do not depend on
 // threads), with the vectors' partial sums packed side by side as they shrink: each level halves
 // the lanes a vector's partial sum occupies and the number of vectors, with two shuffles and one
-// add per pair, so W vectors take 3(W − 1) instructions where one at a time took about 2·log2(W)
-// each plus the extractions.
+// add per pair, so W vectors take 3(W − 1) instructions, where summing them one at a time takes
+// about 2·log2(W) each, plus the extractions.
 //
 // Level h (segment size h, h vectors left): vector i holds, in each of its W/h segments of h
 // lanes, the partial sums of one original vector. Pairs (a, b) = (v[2i], v[2i + 1]) become one
 // vector whose segments keep a's halved partial sums in their lower halves and b's in their
-// upper halves. The lane a pair's output lane reads: from a in the lower half of a segment,
-// from b (indices from W on) in the upper half; `upper` picks the second of the two addends.
+// upper halves. fold_index gives the input lane an output lane reads: from a in the lower half
+// of a segment, from b (indices from W on) in the upper half; `upper` picks the second of the
+// two addends.
 constexpr int fold_index(int lane, int h, int w, bool upper) {
   const int q = h / 2, segment = lane / h, position = lane % h;
   const int from_b = position >= q ? 1 : 0;

@@ -73,8 +73,9 @@ void for_each_row(const Shape& shape, const Strides& sa, const Strides& sb, F&& 
 
 // Σ p[0..n) with `lanes` independent partial sums (a power of two), added pairwise at the end
 // (((acc₀ + acc₁) + (acc₂ + acc₃)) + …): vectorisable, and its rounding error grows with
-// n/lanes rather than n. Eight lanes keep every sum a tensor op does as it was; 32 keep enough
-// additions in flight to reach the adder's throughput on long rows (conv1d's bias gradient).
+// n/lanes rather than n. Tensor ops sum with eight; conv1d's bias gradient, over rows of a
+// thousand values and more, with 32, which keep enough additions in flight to reach the adders'
+// throughput.
 template <class T, std::size_t lanes = 8>
 T sum_contiguous(const T* p, std::size_t n) {
   static_assert(lanes >= 2 && (lanes & (lanes - 1)) == 0, "lanes: a power of two");
