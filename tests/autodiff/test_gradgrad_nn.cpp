@@ -74,6 +74,15 @@ TEST_CASE("gradgradcheck: conv1d over stride, padding, dilation, bias, both kern
         },
         {x, w, b});
   }
+  // Output channels in whole register blocks and outputs longer than the kernels' tile: the
+  // forward writes the tiles inside a sample straight into y, starting from the bias.
+  CHECK_SECOND(
+      [](const auto& in) {
+        const Var<double> y = conv1d(in[0], in[1], in[2], 1, Padding(1));
+        return y * y;
+      },
+      {test::random_tensor({2, 2, 40}, 405), test::random_tensor({4, 2, 3}, 406),
+       test::random_tensor({4}, 407)});
   // One weight for input and kernel: y = conv1d(w, w).
   CHECK_SECOND([](const auto& in) { return conv1d(in[0], in[0], Var<double>(), 1, Padding(2)); },
                {test::random_tensor({2, 2, 3}, 404)});
