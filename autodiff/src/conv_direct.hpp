@@ -173,11 +173,17 @@ void forward_direct(const ConvGeometry& g, const T* x, const T* w, const T* b, T
     for (std::size_t o = 0; o < g.c_out; ++o) row[o] = w[o * g.rows() + j];
     std::fill(row + g.c_out, row + rows, T(0));
   }
-  Tensor<T> bias(Shape{b ? rows : 0});  // b, then zeros to a whole row block
-  if (b) std::copy(b, b + g.c_out, bias.data());
+  // The kernels' starting values: b, padded with zeros to a whole row block where C_out is not.
+  const T* init = b;
+  Tensor<T> padded_bias;
+  if (b && rows != g.c_out) {
+    padded_bias = Tensor<T>(Shape{rows});
+    std::copy(b, b + g.c_out, padded_bias.data());
+    std::fill(padded_bias.data() + g.c_out, padded_bias.data() + rows, T(0));
+    init = padded_bias.data();
+  }
   correlate_direct(kernels, l, x, g.c_in, g.length, static_cast<long>(g.left), g.l_out, wp.data(),
-                   rows, g.kernel, g.dilation, b ? bias.data() : nullptr,
-                   rows == g.c_out ? y : nullptr,
+                   rows, g.kernel, g.dilation, init, rows == g.c_out ? y : nullptr,
                    [&](std::size_t s, std::size_t t0, std::size_t t1, const T* z, std::size_t ldz) {
                      for (std::size_t o = 0; o < g.c_out; ++o)
                        copy_short(z + o * ldz, t1 - t0, y + (s * g.c_out + o) * g.l_out + t0);
