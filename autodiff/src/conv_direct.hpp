@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include "conv_geometry.hpp"
 #include "conv_kernels.hpp"
@@ -89,6 +90,17 @@ DirectLayout direct_layout(std::size_t n, std::size_t out_length, std::size_t sp
   return l;
 }
 
+// Ranges of tiles small enough that a range's packed input stays in cache (L1/L2) until the
+// kernel, and an equal number of them in each thread's part: (tiles a range, threads' parts).
+template <class T>
+std::pair<std::size_t, std::size_t> tile_ranges(const conv_kernels::Kernels<T>& kernels,
+                                                std::size_t tiles, std::size_t c_in, double flop) {
+  std::size_t range = std::max<std::size_t>(1, 16384 / (c_in * kernels.tile));
+  const std::size_t parts = detail::parallel_parts((tiles + range - 1) / range, flop);
+  const std::size_t ranges = round_up((tiles + range - 1) / range, parts);
+  return {(tiles + ranges - 1) / ranges, parts};
+}
+
 // The correlation of src [N, C, len] (placed in its segments at offset left) with packed
 // weights, z[o, u] = init[o] + Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c, u + k·d] (init: rows
 // values, or none), threads splitting the tiles of columns into contiguous parts (thread i takes
@@ -96,24 +108,64 @@ DirectLayout direct_layout(std::size_t n, std::size_t out_length, std::size_t sp
 // writes in one pass is in its own cache in the next). A thread works through its part in
 // ranges: it packs the input columns a range reads, correlates them, and hands the outputs to
 // unpack(s, t0, t1, z, ldz) — sample s's outputs t0 … t1 − 1 are z[o·ldz + t − t0] — while all
-// of it is in its cache. Given `out` ([N, rows, out_length]), the tiles that lie wholly inside
-// one sample's outputs are written there by the kernels instead (on conv1d-fwd, 16→32 channels
-// of 256, most of them), and only the tiles that straddle two samples go through unpack. Each
-// column is one thread's: the result does not depend on the thread count.
+// of it is in its cache. Each column is one thread's: the result does not depend on the thread
+// count.
+//
+// Given `out` ([N, rows, out_length]), the kernels write the outputs there themselves wherever a
+// tile lies wholly inside one sample's outputs, and only the other tiles go through unpack. Where
+// that computes no more tiles than the segments' layout, the tiles are then laid per sample
+// instead, from each sample's first output (on conv1d-fwd, 16→32 channels of 256: 4 tiles a
+// sample, all written into out, none through unpack, where 1 in 4 of the segments' tiles
+// straddled two samples). A column's sum is the same in either layout: the choice does not change
+// the result.
 template <class T, class Unpack>
 void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayout& l, const T* src,
                       std::size_t c_in, std::size_t len, long left, std::size_t out_length,
                       const T* wp, std::size_t rows, std::size_t kernel, std::size_t dilation,
                       const T* init, T* out, const Unpack& unpack) {
   const std::size_t span = dilation * (kernel - 1);
-  const double flop = 2.0 * static_cast<double>(rows * c_in * kernel * l.cols);
-  // Ranges small enough that a range's packed input stays in cache (L1/L2) until the kernel,
-  // and an equal number of them in each thread's part.
-  std::size_t range = std::max<std::size_t>(1, 16384 / (c_in * kernels.tile));
-  const std::size_t parts = detail::parallel_parts((l.tiles + range - 1) / range, flop);
-  const std::size_t ranges = round_up((l.tiles + range - 1) / range, parts);
-  range = (l.tiles + ranges - 1) / ranges;
   const std::size_t tile = kernels.tile;
+  const std::size_t per_sample = (out_length + tile - 1) / tile;
+  if (out && l.samples * per_sample <= l.tiles) {
+    const std::size_t tiles = l.samples * per_sample;
+    const double flop = 2.0 * static_cast<double>(rows * c_in * kernel * tiles * tile);
+    const auto [range, parts] = tile_ranges(kernels, tiles, c_in, flop);
+    // The columns a range reads: its tiles, the kernel's reach, and the gap between a sample's
+    // last tile and the next sample's segment at each of the ⌈range / per_sample⌉ (at most)
+    // samples it crosses into.
+    const std::size_t gap = l.segment > per_sample * tile ? l.segment - per_sample * tile : 0;
+    const std::size_t range_ld = range * tile + span + (range + per_sample - 1) / per_sample * gap;
+    Tensor<T> xp(Shape{parts, c_in, range_ld});
+    Tensor<T> z(Shape{parts, rows, tile});
+    detail::parallel_for_affine(
+        tiles, range, flop, [&](std::size_t begin, std::size_t end, std::size_t thread) {
+          const auto column = [&](std::size_t t) {  // tile t's first column
+            return t / per_sample * l.segment + t % per_sample * tile;
+          };
+          const std::size_t u0 = column(begin), u1 = column(end - 1) + tile + span;
+          T* x_part = xp.data() + thread * c_in * range_ld;
+          T* z_part = z.data() + thread * rows * tile;
+          pack_columns(src, l.samples, c_in, len, left, l.segment, u0, u1, range_ld, x_part);
+          for (std::size_t t = begin; t < end;) {
+            const std::size_t s = t / per_sample, j = t % per_sample;
+            const std::size_t stop = std::min(end, (s + 1) * per_sample);
+            const std::size_t whole = std::min(stop, s * per_sample + out_length / tile);
+            if (whole > t)
+              kernels.correlate(wp, rows, x_part + (column(t) - u0), range_ld, c_in, kernel,
+                                dilation, out + s * rows * out_length + j * tile, out_length, 0,
+                                whole - t, false, init);
+            if (stop > whole) {  // the sample's last tile, partly past its outputs
+              kernels.correlate(wp, rows, x_part + (column(whole) - u0), range_ld, c_in, kernel,
+                                dilation, z_part, tile, 0, 1, false, init);
+              unpack(s, (whole - s * per_sample) * tile, out_length, z_part, tile);
+            }
+            t = stop;
+          }
+        });
+    return;
+  }
+  const double flop = 2.0 * static_cast<double>(rows * c_in * kernel * l.cols);
+  const auto [range, parts] = tile_ranges(kernels, l.tiles, c_in, flop);
   const std::size_t range_cols = range * tile;
   const std::size_t range_ld = range_cols + span;
   Tensor<T> xp(Shape{parts, c_in, range_ld});

@@ -194,10 +194,15 @@ TEST_CASE_TEMPLATE(
   // rows two threads share. The last two have output channels in whole register blocks and
   // samples of several tiles: the forward pass writes the tiles inside a sample straight into
   // the output and the others through its buffer (the first of them split between threads).
+  // In the last three the forward's tiles are laid per sample: outputs of 256, every tile inside
+  // a sample (split between threads, its ranges crossing samples); outputs of 120, each
+  // sample's last tile partly past its outputs; 64 input channels, whose short ranges of tiles
+  // start inside samples.
   const Case cases[] = {
       {8, 16, 21, 400, 5, 1, 2},    {2, 32, 70, 200, 3, 1, 1}, {9, 3, 6, 37, 4, 2, "same"},
       {2, 17, 5, 90, 3, 3, "full"}, {4, 6, 9, 41, 3, 1, 5},    {3, 8, 10, 23, 23, 1, 0},
-      {1, 1, 1, 1, 1, 1, 0},        {4, 16, 32, 260, 5, 1, 2}, {3, 5, 8, 150, 3, 2, 1}};
+      {1, 1, 1, 1, 1, 1, 0},        {4, 16, 32, 260, 5, 1, 2}, {3, 5, 8, 150, 3, 2, 1},
+      {8, 16, 32, 256, 5, 1, 2},    {8, 8, 16, 120, 9, 1, 4},  {4, 64, 8, 320, 3, 1, 1}};
   std::uint64_t seed = 900;
   for (const Case& c : cases) {
     CAPTURE(c.length);
