@@ -111,8 +111,9 @@ std::pair<std::size_t, std::size_t> tile_ranges(const conv_kernels::Kernels<T>& 
 // of it is in its cache. Each column is one thread's: the result does not depend on the thread
 // count.
 //
-// Given `out` ([N, rows, out_length]), the kernels write the outputs there themselves wherever a
-// tile lies wholly inside one sample's outputs, and only the other tiles go through unpack. Where
+// Given `out` ([N, rows, out_length]), the kernels write the outputs there themselves (added to
+// what it holds when `accumulate`) wherever a tile lies wholly inside one sample's outputs, and
+// only the other tiles go through unpack, which must then add to out likewise. Where
 // that computes no more tiles than the segments' layout, the tiles are then laid per sample
 // instead, from each sample's first output (on conv1d-fwd, 16→32 channels of 256: 4 tiles a
 // sample, all written into out, none through unpack, where 1 in 4 of the segments' tiles
@@ -122,7 +123,7 @@ template <class T, class Unpack>
 void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayout& l, const T* src,
                       std::size_t c_in, std::size_t len, long left, std::size_t out_length,
                       const T* wp, std::size_t rows, std::size_t kernel, std::size_t dilation,
-                      const T* init, T* out, const Unpack& unpack) {
+                      const T* init, T* out, bool accumulate, const Unpack& unpack) {
   const std::size_t span = dilation * (kernel - 1);
   const std::size_t tile = kernels.tile;
   const std::size_t per_sample = (out_length + tile - 1) / tile;
@@ -153,7 +154,7 @@ void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayou
             if (whole > t)
               kernels.correlate(wp, rows, x_part + (column(t) - u0), range_ld, c_in, kernel,
                                 dilation, out + s * rows * out_length + j * tile, out_length, 0,
-                                whole - t, false, init);
+                                whole - t, accumulate, init);
             if (stop > whole) {  // the sample's last tile, partly past its outputs
               kernels.correlate(wp, rows, x_part + (column(whole) - u0), range_ld, c_in, kernel,
                                 dilation, z_part, tile, 0, 1, false, init);
@@ -199,7 +200,7 @@ void correlate_direct(const conv_kernels::Kernels<T>& kernels, const DirectLayou
           if (inside_end > t) {
             kernels.correlate(wp, rows, x_part + (u - u0), range_ld, c_in, kernel, dilation,
                               out + s * rows * out_length + (u - first), out_length, 0,
-                              inside_end - t, false, init);
+                              inside_end - t, accumulate, init);
             t = inside_end;
           } else {
             through_z(u, u + tile);
@@ -235,7 +236,7 @@ void forward_direct(const ConvGeometry& g, const T* x, const T* w, const T* b, T
     init = padded_bias.data();
   }
   correlate_direct(kernels, l, x, g.c_in, g.length, static_cast<long>(g.left), g.l_out, wp.data(),
-                   rows, g.kernel, g.dilation, init, rows == g.c_out ? y : nullptr,
+                   rows, g.kernel, g.dilation, init, rows == g.c_out ? y : nullptr, false,
                    [&](std::size_t s, std::size_t t0, std::size_t t1, const T* z, std::size_t ldz) {
                      for (std::size_t o = 0; o < g.c_out; ++o)
                        copy_short(z + o * ldz, t1 - t0, y + (s * g.c_out + o) * g.l_out + t0);
@@ -245,7 +246,8 @@ void forward_direct(const ConvGeometry& g, const T* x, const T* w, const T* b, T
 // gx[s, c, i] = Σ_o Σ_k w[o, c, k] · gy[s, o, i + left − k·d]: the full correlation of gy with
 // the flipped, transposed kernel w'[c, o, k'] = w[o, c, K − 1 − k'], i.e. the forward kernels
 // again, on gy packed with left' = d(K − 1) − left (negative when the padding exceeds the
-// kernel) and output length L.
+// kernel) and output length L. Where C_in is a whole number of the kernels' row blocks, most
+// tiles are written (or added) into gx by the kernels.
 template <class T>
 void input_gradient_direct(const ConvGeometry& g, const T* gy, const T* w, const GradSlot<T>& gx) {
   const auto& kernels = conv_kernels::conv_kernels<T>();
@@ -262,7 +264,8 @@ void input_gradient_direct(const ConvGeometry& g, const T* gy, const T* w, const
     }
   correlate_direct<T>(
       kernels, l, gy, g.c_out, g.l_out, static_cast<long>(span) - static_cast<long>(g.left),
-      g.length, wp.data(), rows, g.kernel, g.dilation, nullptr, nullptr,
+      g.length, wp.data(), rows, g.kernel, g.dilation, nullptr,
+      rows == g.c_in ? gx.data() : nullptr, gx.beta() != T(0),
       [&](std::size_t s, std::size_t i0, std::size_t i1, const T* z, std::size_t ldz) {
         for (std::size_t c = 0; c < g.c_in; ++c) {
           const T* from = z + c * ldz;

@@ -241,17 +241,30 @@ TEST_CASE_TEMPLATE(
 }
 
 TEST_CASE("conv1d: gradients accumulate into existing ones on the direct path") {
-  const Tensor<double> x = test::random_tensor({2, 3, 40}, 5),
-                       w = test::random_tensor({4, 3, 3}, 6), b = test::random_tensor({4}, 7);
-  Var<double> xv = Var<double>::parameter(x), wv = Var<double>::parameter(w),
-              bv = Var<double>::parameter(b);
-  sum(conv1d(xv, wv, bv, 1, 1)).backward();
-  const Tensor<double> gx = xv.grad(), gw = wv.grad(), gb = bv.grad();
-  CHECK(gb[0] == doctest::Approx(2 * 40));  // each bias reaches every output: N·L_out of them
-  sum(conv1d(xv, wv, bv, 1, 1)).backward();
-  for (std::size_t k = 0; k < gx.numel(); ++k) CHECK(xv.grad()[k] == doctest::Approx(2 * gx[k]));
-  for (std::size_t k = 0; k < gw.numel(); ++k) CHECK(wv.grad()[k] == doctest::Approx(2 * gw[k]));
-  for (std::size_t k = 0; k < gb.numel(); ++k) CHECK(bv.grad()[k] == doctest::Approx(2 * gb[k]));
+  // 3 input channels: every input gradient goes through the kernels' buffer. 8 (whole register
+  // blocks) and inputs of 200 and 192 (6 tiles and more a sample in double): the kernels add
+  // most of it into x's gradient themselves, from the segments' tiles and from tiles laid per
+  // sample.
+  for (std::size_t c_in : {3, 8})
+    for (std::size_t length : {40, 200, 192}) {
+      CAPTURE(c_in);
+      CAPTURE(length);
+      const Tensor<double> x = test::random_tensor({2, c_in, length}, 5),
+                           w = test::random_tensor({4, c_in, 3}, 6),
+                           b = test::random_tensor({4}, 7);
+      Var<double> xv = Var<double>::parameter(x), wv = Var<double>::parameter(w),
+                  bv = Var<double>::parameter(b);
+      sum(conv1d(xv, wv, bv, 1, 1)).backward();
+      const Tensor<double> gx = xv.grad(), gw = wv.grad(), gb = bv.grad();
+      CHECK(gb[0] == doctest::Approx(2.0 * length));  // each bias reaches all N·L_out outputs
+      sum(conv1d(xv, wv, bv, 1, 1)).backward();
+      for (std::size_t k = 0; k < gx.numel(); ++k)
+        CHECK(xv.grad()[k] == doctest::Approx(2 * gx[k]));
+      for (std::size_t k = 0; k < gw.numel(); ++k)
+        CHECK(wv.grad()[k] == doctest::Approx(2 * gw[k]));
+      for (std::size_t k = 0; k < gb.numel(); ++k)
+        CHECK(bv.grad()[k] == doctest::Approx(2 * gb[k]));
+    }
 }
 
 TEST_CASE("conv1d: the bias gradient without the weight's, and the weight's without the bias's") {
