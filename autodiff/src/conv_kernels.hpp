@@ -15,6 +15,13 @@
 
 namespace tapegrad::conv_kernels {
 
+// A stride-1 conv1d as the im2col path's moves see it: x [N, C_in, L], the im2col matrix
+// [C_in·K, cols] with cols = N·L_out, sample s in columns s·L_out … (s + 1)·L_out − 1.
+struct RowShape {
+  std::size_t c_in, length, kernel, dilation, l_out, cols;
+  long left;  // the padding before each sample
+};
+
 //
 // With a kernel of 1 both are matrix products (blas.cpp uses them so): correlate is
 // Z = Wᵀ · X with W packed k-major and X row-major, weight_gradient is G = Z · Xᵀ with both
@@ -35,6 +42,23 @@ struct Kernels {
                           std::size_t c_in, std::size_t kernel, std::size_t dilation,
                           std::size_t cols, T* gw, std::size_t ldg, std::size_t c_out,
                           std::size_t block_begin, std::size_t block_end, bool accumulate);
+  // The im2col path's moves at stride 1, for samples [s0, s1) (rows of a few tens of values on
+  // the CNNs' short inputs: masked vector moves where the set has them, one per piece of a row):
+  //   im2col: col[c·K + k, s·L_out + t] = x[s, c, t + k·d − left]   (0 outside the sample)
+  //   col2im: gx[s, c, i] (+)= Σ_k col[c·K + k, s·L_out + i + left − k·d]
+  // over the k whose column lies in [0, L_out), added in the order of k, to gx when
+  // accumulate, else to 0.
+  void (*im2col)(const RowShape& r, const T* x, std::size_t s0, std::size_t s1, T* col);
+  void (*col2im)(const RowShape& r, const T* col, std::size_t s0, std::size_t s1, bool accumulate,
+                 T* gx);
+  // And the moves between [N, C, L] and the gemm's layout [C, cols] (cols = N·L, sample s in
+  // columns s·L … (s + 1)·L − 1), for samples [s0, s1):
+  //   to_gemm_layout:   z[c, s·L + t] = a[s, c, t]
+  //   from_gemm_layout: a[s, c, t] = z[c, s·L + t] + bias[c]   (+ 0 without a bias)
+  void (*to_gemm_layout)(const T* a, std::size_t channels, std::size_t length, std::size_t cols,
+                         std::size_t s0, std::size_t s1, T* z);
+  void (*from_gemm_layout)(const T* z, std::size_t channels, std::size_t length, std::size_t cols,
+                           const T* bias, std::size_t s0, std::size_t s1, T* a);
   std::size_t rows_block;       // correlate's output rows per register block
   std::size_t tile;             // correlate's output columns per register block
   std::size_t grad_rows_block;  // weight_gradient's output rows per register block

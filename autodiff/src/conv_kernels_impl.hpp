@@ -6,8 +6,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <utility>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "conv_kernels.hpp"
 
@@ -203,12 +208,192 @@ void weight_gradient(const T* gz, std::size_t ldz, const T* xp, std::size_t ldx,
   }
 }
 
+// ---- the im2col path's moves ----
+
+#if defined(__AVX512F__)
+// Masked moves of one AVX-512 vector: lanes outside the mask are neither read nor written (a
+// masked-out lane's address may lie outside any object: AVX-512 suppresses its faults).
+template <class T>
+struct Masked;
+template <>
+struct Masked<float> {
+  using reg = __m512;
+  using mask = __mmask16;
+  static reg load(mask m, std::uintptr_t p) {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const void*>(p));
+  }
+  static void store(float* p, mask m, reg v) { _mm512_mask_storeu_ps(p, m, v); }
+  static reg add(reg a, mask m, reg b) { return _mm512_mask_add_ps(a, m, a, b); }
+  static reg zero() { return _mm512_setzero_ps(); }
+};
+template <>
+struct Masked<double> {
+  using reg = __m512d;
+  using mask = __mmask8;
+  static reg load(mask m, std::uintptr_t p) {
+    return _mm512_maskz_loadu_pd(m, reinterpret_cast<const void*>(p));
+  }
+  static void store(double* p, mask m, reg v) { _mm512_mask_storeu_pd(p, m, v); }
+  static reg add(reg a, mask m, reg b) { return _mm512_mask_add_pd(a, m, a, b); }
+  static reg zero() { return _mm512_setzero_pd(); }
+};
+
+// The mask of lanes [a, b) ∩ [0, lanes), for any a and b.
+template <class T>
+__attribute__((always_inline)) inline typename Masked<T>::mask lanes_between(long a, long b) {
+  constexpr long lanes = 64 / sizeof(T);
+  a = a < 0 ? 0 : (a > lanes ? lanes : a);
+  b = b < a ? a : (b > lanes ? lanes : b);
+  return static_cast<typename Masked<T>::mask>(((1u << b) - 1u) & ~((1u << a) - 1u));
+}
+
+// The address of p[i] for any i (the lane addresses of a masked move may fall before p).
+template <class T>
+__attribute__((always_inline)) inline std::uintptr_t address(const T* p, long i) {
+  return reinterpret_cast<std::uintptr_t>(p) + static_cast<std::uintptr_t>(i) * sizeof(T);
+}
+#endif
+
+// Whether a set of W-lane vectors of T moves rows with AVX-512's masked moves.
+template <class T, int W>
+constexpr bool masked_moves() {
+#if defined(__AVX512F__)
+  return W * sizeof(T) == 64;
+#else
+  return false;
+#endif
+}
+
+// The positions t of a row of n whose source t + offset lies in [0, length): [first, last).
+struct Inside {
+  long first, last;
+};
+inline Inside inside(long offset, long length, long n) {
+  const long first = offset >= 0 ? 0 : (-offset < n ? -offset : n);
+  long last = length - offset < n ? length - offset : n;
+  if (last < first) last = first;
+  return {first, last};
+}
+
+// Channel by channel, the samples in order: each of the channel's K rows of col is written
+// front to back, and each piece of x is read once for its K rows.
+template <class T, int W>
+void im2col_rows(const RowShape& r, const T* x, std::size_t s0, std::size_t s1, T* col) {
+  const long n = static_cast<long>(r.l_out), length = static_cast<long>(r.length);
+  for (std::size_t c = 0; c < r.c_in; ++c)
+    for (std::size_t s = s0; s < s1; ++s) {
+      const T* xc = x + (s * r.c_in + c) * r.length;
+      for (std::size_t k = 0; k < r.kernel; ++k) {
+        T* row = col + (c * r.kernel + k) * r.cols + s * r.l_out;
+        const long offset = static_cast<long>(k * r.dilation) - r.left;
+        const Inside in = inside(offset, length, n);
+#if defined(__AVX512F__)
+        if constexpr (masked_moves<T, W>()) {
+          using M = Masked<T>;
+          for (long t0 = 0; t0 < n; t0 += W) {
+            const auto v =
+                M::load(lanes_between<T>(in.first - t0, in.last - t0), address(xc, t0 + offset));
+            M::store(row + t0, lanes_between<T>(0, n - t0), v);
+          }
+          continue;
+        }
+#endif
+        for (long t = 0; t < in.first; ++t) row[t] = T(0);
+        for (long t = in.first; t < in.last; ++t) row[t] = xc[t + offset];
+        for (long t = in.last; t < n; ++t) row[t] = T(0);
+      }
+    }
+}
+
+template <class T, int W>
+void col2im_rows(const RowShape& r, const T* col, std::size_t s0, std::size_t s1, bool accumulate,
+                 T* gx) {
+  const long n = static_cast<long>(r.l_out), length = static_cast<long>(r.length);
+  for (std::size_t s = s0; s < s1; ++s)
+    for (std::size_t c = 0; c < r.c_in; ++c) {
+      T* gxc = gx + (s * r.c_in + c) * r.length;
+      const T* rows = col + c * r.kernel * r.cols + s * r.l_out;
+#if defined(__AVX512F__)
+      if constexpr (masked_moves<T, W>()) {
+        // gx[i] for i in [i0, i0 + W) in one register: each k adds its lanes inside the row.
+        using M = Masked<T>;
+        for (long i0 = 0; i0 < length; i0 += W) {
+          const long end = length - i0;  // the lanes [0, end) of this register are in the row
+          auto acc = accumulate ? M::load(lanes_between<T>(0, end), address(gxc, i0)) : M::zero();
+          for (std::size_t k = 0; k < r.kernel; ++k) {
+            // Lane j reads col at t = i0 + j − offset: inside for t in [0, L_out).
+            const long offset = static_cast<long>(k * r.dilation) - r.left;
+            const long a = offset - i0, b = offset + n - i0;
+            const auto m = lanes_between<T>(a, b < end ? b : end);
+            acc = M::add(acc, m, M::load(m, address(rows + k * r.cols, i0 - offset)));
+          }
+          M::store(gxc + i0, lanes_between<T>(0, end), acc);
+        }
+        continue;
+      }
+#endif
+      if (!accumulate)
+        for (long i = 0; i < length; ++i) gxc[i] = T(0);
+      for (std::size_t k = 0; k < r.kernel; ++k) {
+        const T* row = rows + k * r.cols;
+        const long offset = static_cast<long>(k * r.dilation) - r.left;
+        const Inside in = inside(offset, length, n);
+        for (long t = in.first; t < in.last; ++t) gxc[t + offset] += row[t];
+      }
+    }
+}
+
+// y[0, n) = x[0, n) + add (a row of a few tens of values: masked moves where the set has them).
+template <class T, int W>
+__attribute__((always_inline)) inline void move_row(const T* x, long n, T add, T* y) {
+#if defined(__AVX512F__)
+  if constexpr (masked_moves<T, W>()) {
+    using M = Masked<T>;
+    using vec = typename simd<T, W>::type;
+    const vec a = splat<T, W>(add);
+    for (long t0 = 0; t0 < n; t0 += W) {
+      const auto m = lanes_between<T>(0, n - t0);
+      typename M::reg v = M::load(m, address(x, t0));
+      vec sum;
+      std::memcpy(&sum, &v, sizeof(sum));
+      sum += a;
+      std::memcpy(&v, &sum, sizeof(v));
+      M::store(y + t0, m, v);
+    }
+    return;
+  }
+#endif
+  for (long t = 0; t < n; ++t) y[t] = x[t] + add;
+}
+
+// Channel by channel, the samples in order: each row of z is written front to back.
+template <class T, int W>
+void to_gemm_layout(const T* a, std::size_t channels, std::size_t length, std::size_t cols,
+                    std::size_t s0, std::size_t s1, T* z) {
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t s = s0; s < s1; ++s)
+      move_row<T, W>(a + (s * channels + c) * length, static_cast<long>(length), T(0),
+                     z + c * cols + s * length);
+}
+
+// Sample by sample: each sample of a is written front to back.
+template <class T, int W>
+void from_gemm_layout(const T* z, std::size_t channels, std::size_t length, std::size_t cols,
+                      const T* bias, std::size_t s0, std::size_t s1, T* a) {
+  for (std::size_t s = s0; s < s1; ++s)
+    for (std::size_t c = 0; c < channels; ++c)
+      move_row<T, W>(z + c * cols + s * length, static_cast<long>(length), bias ? bias[c] : T(0),
+                     a + (s * channels + c) * length);
+}
+
 // The kernel set for one instruction set: vectors of `bytes` bytes, correlate blocks of
 // R × V vectors, weight-gradient blocks of RG × QG.
 template <class T, int bytes, int R, int V, int RG, int QG>
 const Kernels<T>& make_kernels(const char* name, bool for_products) {
   constexpr int W = bytes / int(sizeof(T));
   static const Kernels<T> kernels{&correlate<T, W, R, V>, &weight_gradient<T, W, RG, QG>,
+                                  &im2col_rows<T, W>,     &col2im_rows<T, W>,
+                                  &to_gemm_layout<T, W>,  &from_gemm_layout<T, W>,
                                   std::size_t(R),         std::size_t(W) * V,
                                   std::size_t(RG),        std::size_t(W),
                                   for_products,           name};

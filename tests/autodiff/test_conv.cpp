@@ -240,22 +240,23 @@ TEST_CASE_TEMPLATE(
   }
 }
 
-TEST_CASE("conv1d: gradients accumulate into existing ones on the direct path") {
-  // 3 input channels: every input gradient goes through the kernels' buffer. 8 (whole register
-  // blocks) and inputs of 200 and 192 (6 tiles and more a sample in double): the kernels add
-  // most of it into x's gradient themselves, from the segments' tiles and from tiles laid per
-  // sample.
+TEST_CASE_TEMPLATE("conv1d: gradients accumulate into existing ones, on every path", T, float,
+                   double) {
+  // 3 input channels: every input gradient of the direct path goes through the kernels'
+  // buffer. 8 (whole register blocks) and inputs of 200 and 192 (6 tiles and more a sample in
+  // double): the kernels add most of it into x's gradient themselves, from the segments' tiles
+  // and from tiles laid per sample. Inputs of 28 in float: the im2col path where products run
+  // on oneDNN, whose col2im adds each piece of a row in a register.
   for (std::size_t c_in : {3, 8})
-    for (std::size_t length : {40, 200, 192}) {
+    for (std::size_t length : {28, 40, 200, 192}) {
       CAPTURE(c_in);
       CAPTURE(length);
-      const Tensor<double> x = test::random_tensor({2, c_in, length}, 5),
-                           w = test::random_tensor({4, c_in, 3}, 6),
-                           b = test::random_tensor({4}, 7);
-      Var<double> xv = Var<double>::parameter(x), wv = Var<double>::parameter(w),
-                  bv = Var<double>::parameter(b);
+      const Tensor<T> x = test::random_tensor<T>({2, c_in, length}, 5),
+                      w = test::random_tensor<T>({4, c_in, 3}, 6),
+                      b = test::random_tensor<T>({4}, 7);
+      Var<T> xv = Var<T>::parameter(x), wv = Var<T>::parameter(w), bv = Var<T>::parameter(b);
       sum(conv1d(xv, wv, bv, 1, 1)).backward();
-      const Tensor<double> gx = xv.grad(), gw = wv.grad(), gb = bv.grad();
+      const Tensor<T> gx = xv.grad(), gw = wv.grad(), gb = bv.grad();
       CHECK(gb[0] == doctest::Approx(2.0 * length));  // each bias reaches all N·L_out outputs
       sum(conv1d(xv, wv, bv, 1, 1)).backward();
       for (std::size_t k = 0; k < gx.numel(); ++k)
