@@ -1,11 +1,13 @@
 // The compute kernels of conv1d at stride 1: a direct, register-blocked correlation (no im2col
-// matrix, no gemm) and the weight gradient as blocked dot products. Each is compiled once per
-// instruction set (conv_kernels.cpp: the build's baseline; conv_kernels_avx512.cpp: AVX-512)
-// and conv_kernels<T>() picks, once, the best one this CPU runs.
+// matrix, no gemm) and the weight gradient as blocked dot products; and the moves of the im2col
+// path (im2col, col2im, to and from the gemm's layout), whose rows are often shorter than a
+// vector or two. Each is compiled once per instruction set (conv_kernels.cpp: the build's
+// baseline; conv_kernels_avx512.cpp: AVX-512) and conv_kernels<T>() picks, once, the best one
+// this CPU runs.
 //
-// The data layout they share ("packed rows"): a channel's samples laid end to end, each sample
-// in a segment of `segment` values holding its zero padding, so one row of length N·segment
-// serves the whole batch and every load is contiguous:
+// The data layout the direct kernels share ("packed rows"): a channel's samples laid end to end,
+// each sample in a segment of `segment` values holding its zero padding, so one row of length
+// N·segment serves the whole batch and every load is contiguous:
 //   xp[c, s·segment + j] = x[s, c, j − left]   (0 outside the sample),
 // and a correlation with kernel K at dilation d reads xp[c, u + k·d] for output column u. The
 // columns u = s·segment + t with t ≥ L_out straddle two samples; they are computed and dropped.
