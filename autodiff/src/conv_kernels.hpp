@@ -25,9 +25,9 @@ struct RowShape {
 };
 
 //
-// With a kernel of 1 both are matrix products (blas.cpp uses them so): correlate is
-// Z = Wᵀ · X with W packed k-major and X row-major, weight_gradient is G = Z · Xᵀ with both
-// operands row-major (dot products along their rows).
+// With a kernel of 1 correlate and weight_gradient are matrix products (blas.cpp uses them so):
+// correlate is Z = Wᵀ · X with W packed k-major and X row-major, weight_gradient is G = Z · Xᵀ
+// with both operands row-major (dot products along their rows).
 template <class T>
 struct Kernels {
   // z[o, u] (+)= Σ_c Σ_k wp[(c·K + k)·rows + o] · xp[c·ldx + u + k·d]
@@ -45,7 +45,7 @@ struct Kernels {
                           std::size_t cols, T* gw, std::size_t ldg, std::size_t c_out,
                           std::size_t block_begin, std::size_t block_end, bool accumulate);
   // The im2col path's moves at stride 1, for samples [s0, s1) (rows of a few tens of values on
-  // the CNNs' short inputs: masked vector moves where the set has them, one per piece of a row):
+  // the CNNs' short inputs: where the set has masked vector moves, one or two per piece there):
   //   im2col: col[c·K + k, s·L_out + t] = x[s, c, t + k·d − left]   (0 outside the sample)
   //   col2im: gx[s, c, i] (+)= Σ_k col[c·K + k, s·L_out + i + left − k·d]
   // over the k whose column lies in [0, L_out), added in the order of k, to gx when
